@@ -1,0 +1,124 @@
+"""``xlt-sweep``: validate a space file, then run (or just plan) the sweep.
+
+    xlt-sweep --space search_spaces/smoke.yaml              # local Ray, local MLflow store
+    xlt-sweep --space search_spaces/domains.yaml --dry-run  # print cells, trials, resources
+    xlt-sweep --space F --address auto                      # join the running cluster
+    xlt-sweep --space F --resume                            # continue an interrupted sweep
+
+Exit codes: 0 all trials finished; 1 some trial failed (the sweep still ran the rest);
+2 the space file or the command line is wrong (nothing was started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.spec import SpecError, load_spec
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xlt-sweep", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()))
+    p.add_argument("--space", required=True, help="search-space YAML (see search_spaces/)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+    p.add_argument("--storage", default="./xlt_runs",
+                   help="sweep storage: Tune state, checkpoints, default MLflow store (./xlt_runs)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join ('auto' or host:port); default: start a local Ray")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted sweep")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                        "sqlite:///<storage>/mlflow.db)")
+    p.add_argument("--max-concurrent-trials", type=int, default=None,
+                   help="override the space file / cluster-derived concurrency")
+    return p
+
+
+def _print_plan(plan: dict) -> None:
+    print(f"sweep {plan['sweep']}: {plan['trials']} trials = {len(plan['cells'])} cells x "
+          f"{len(plan['seeds'])} seeds x {plan['samples_per_cell']} samples/cell "
+          f"({plan['training_stages']} training stages)")
+    print(f"model {plan['model']}, target {plan['target_task']} "
+          f"[{', '.join(plan['languages'])}]")
+    print(f"{'cell':<12}{'domain':<10}{'intermediate':<16}{'method':<8}{'noise':<10}{'lr':<10}")
+    for c in plan["cells"]:
+        print(f"{c['id']:<12}{c['domain']:<10}{','.join(c['intermediate_tasks']) or '-':<16}"
+              f"{c['robust_method']:<8}{str(c.get('noise_magnitude', '*')):<10}"
+              f"{str(c.get('learning_rate', '*')):<10}")
+    sampled = ", ".join(f"{k} ({v})" for k, v in plan["sampled_by_optuna"].items()) or "nothing"
+    pt = plan["per_trial"]
+    print(f"sampled by Optuna: {sampled}   (* = sampled or fixed)")
+    print(f"per trial: {pt['train_workers']} Train workers, {pt['cpus']} CPU, {pt['gpus']} GPU; "
+          f"ASHA {'on' if plan['asha'] else 'off'}; {plan['mode']} {plan['metric']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec = load_spec(args.space)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from orchestrator.space import plan
+
+    the_plan = plan(spec)
+    if args.dry_run:
+        print(json.dumps(the_plan, indent=2) if args.json else "", end="")
+        if not args.json:
+            _print_plan(the_plan)
+        return 0
+    storage = Path(args.storage).resolve()
+    exp_path = storage / spec.name
+    if exp_path.exists() and not args.resume:
+        print(f"error: sweep '{spec.name}' already exists at {exp_path}; pass --resume to "
+              f"continue it, or use another --storage or name", file=sys.stderr)
+        return 2
+    if args.resume and not (exp_path / "tuner.pkl").exists():
+        print(f"error: nothing to resume at {exp_path} (no tuner.pkl)", file=sys.stderr)
+        return 2
+    return _run(spec, the_plan, storage, args)
+
+
+def _run(spec, the_plan: dict, storage: Path, args) -> int:
+    from orchestrator import tuner as T
+    from orchestrator.tracking import SweepTracker, resolve_tracking_uri
+
+    storage.mkdir(parents=True, exist_ok=True)
+    uri = resolve_tracking_uri(args.tracking_uri, str(storage))
+    print(f"MLflow tracking URI: {uri}\n  view with: mlflow ui --backend-store-uri {uri}")
+    _print_plan(the_plan)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    t0 = time.perf_counter()
+    resources = T.init_ray(args.address)
+    concurrent = args.max_concurrent_trials or spec.search.max_concurrent_trials or \
+        T.capacity(spec, resources)
+    print(f"Ray resources: {resources}; up to {concurrent} trial(s) at once")
+    remote = "://" in uri and not uri.startswith(("sqlite:", "file:"))
+    tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
+                           artifact_root=None if remote else str(storage / "mlartifacts"))
+    tuner, callback = T.build_tuner(spec, storage, tracker, args.resume, concurrent)
+    results = tuner.fit()
+    summary = T.summarize(results, callback, spec.search.metric)
+    summary["wall_s"] = round(time.perf_counter() - t0, 1)
+    tracker.start_sweep(the_plan)  # re-attach (the callback ran in this process; cheap)
+    tracker.end_sweep({k: v for k, v in summary.items() if k != "rows"} | {"rows": summary["rows"]})
+    print(f"\n{summary['finished']}/{summary['trials']} trials finished, {summary['failed']} "
+          f"failed, {summary['wall_s']} s")
+    for r in summary["rows"]:
+        print(f"  {r['trial']:<16}{r['cell']:<44} seed={r['seed']!s:<4} "
+              f"{spec.search.metric}={T.fmt(r[spec.search.metric])} avg={T.fmt(r['avg'])} "
+              f"{r['status']} {r['error']}")
+    print(f"MLflow: mlflow ui --backend-store-uri {uri}  (experiment '{spec.name}')")
+    return 1 if summary["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

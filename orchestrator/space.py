@@ -1,0 +1,154 @@
+"""Spec -> the sweep's trials: categorical cells enumerated exhaustively, continuous knobs by Optuna.
+
+A *cell* is one combination of the categorical (ablation) choices: domain x method, times
+the noise-magnitude choices for methods that use noise (conditional: ``none`` is never
+multiplied by magnitudes), times learning-rate choices. Seeds replicate cells and are not
+part of the cell id, so all seeds of a cell share ``xlt.cell`` in MLflow.
+
+Optuna cannot consume ``tune.grid_search``, so every (cell, seed, sample) is enqueued as an
+Optuna trial with its categorical params fixed (``points_to_evaluate`` ->
+``study.enqueue_trial``) and ``num_samples`` is exactly their count: every cell runs, none
+twice. The define-by-run ``optuna_space`` then asks the sampler (TPE by default) for the
+continuous knobs only; a conditional knob (noise) is only suggested in branches that use it,
+and constants are returned for the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from orchestrator.spec import Range, SweepSpec, param_values
+from trainables.robust import METHODS
+
+
+@dataclass(frozen=True)
+class Cell:
+    domain: str
+    robust_method: str
+    noise_magnitude: float | None
+    """The categorical magnitude, or None when the method has none or it is sampled."""
+    learning_rate: float | None
+    """The categorical learning rate, or None when it is sampled."""
+
+    def choices(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @property
+    def id(self) -> str:
+        """Deterministic short id of the categorical choices (the MLflow ``xlt.cell`` tag)."""
+        blob = json.dumps(self.choices(), sort_keys=True)
+        return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+    @property
+    def label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.choices().items())
+
+
+def _grid_value(param, value):
+    """``value`` if ``param`` is a categorical axis (several choices), else None."""
+    vals = param_values(param)
+    return value if vals is not None and len(vals) > 1 else None
+
+
+def cells(spec: SweepSpec) -> list[Cell]:
+    lrs = param_values(spec.training.learning_rate)
+    lr_axis = lrs if lrs is not None and len(lrs) > 1 else [None]
+    noise = spec.robust.noise_magnitude
+    out = []
+    for domain in spec.intermediate.domains:
+        for method in spec.robust.methods:
+            mags: list = [None]
+            if METHODS[method].uses_noise:
+                vals = param_values(noise)
+                mags = vals if vals is not None and len(vals) > 1 else [None]
+            for mag in mags:
+                for lr in lr_axis:
+                    out.append(Cell(domain, method, mag, lr))
+    return out
+
+
+def points(spec: SweepSpec) -> list[dict]:
+    """Optuna points to enqueue: every cell x seed x sample, categorical params fixed."""
+    pts = []
+    for cell in cells(spec):
+        for seed in spec.seeds:
+            for _ in range(spec.search.samples_per_cell):
+                pts.append({**cell.choices(), "seed": seed})
+    return pts
+
+
+def _suggest(trial, name: str, param):
+    if isinstance(param, Range):
+        return trial.suggest_float(name, param.low, param.high, log=param.log)
+    vals = param_values(param)
+    return vals[0] if len(vals) == 1 else trial.suggest_categorical(name, vals)
+
+
+class OptunaSpace:
+    """The define-by-run space for OptunaSearch. A class, not a closure: Tune pickles the
+    searcher (and so this) into the experiment state for ``--resume``."""
+
+    def __init__(self, spec: SweepSpec):
+        self.domains, self.methods, self.seeds = (
+            spec.intermediate.domains, spec.robust.methods, spec.seeds)
+        self.lr, self.noise = spec.training.learning_rate, spec.robust.noise_magnitude
+        self.tasks = {d: spec.intermediate.tasks_of(d) for d in self.domains}
+
+    def __call__(self, trial) -> dict:
+        domain = trial.suggest_categorical("domain", self.domains)
+        method = trial.suggest_categorical("robust_method", self.methods)
+        seed = trial.suggest_categorical("seed", self.seeds)
+        out = {"learning_rate": _suggest(trial, "learning_rate", self.lr), "seed": seed,
+               "intermediate_tasks": self.tasks[domain], "noise_magnitude": 0.0}
+        uses_noise = METHODS[method].uses_noise
+        if uses_noise:
+            out["noise_magnitude"] = _suggest(trial, "noise_magnitude", self.noise)
+        cell = Cell(domain, method,
+                    _grid_value(self.noise, out["noise_magnitude"]) if uses_noise else None,
+                    _grid_value(self.lr, out["learning_rate"]))
+        out.update(cell_id=cell.id, cell=cell.label)
+        return out
+
+
+def run_block(spec: SweepSpec, storage: str) -> dict:
+    """The static part of every trial's config (everything not sampled)."""
+    t, i = spec.training, spec.intermediate
+    return {
+        "sweep": spec.name, "storage": storage, "assets": f"{storage}/assets",
+        "model": spec.model.name, "tokenizer": spec.model.tokenizer,
+        "trust_remote_code": spec.model.trust_remote_code,
+        "target_task": spec.target.task, "languages": spec.languages,
+        "data_dir": spec.target.data_dir,
+        "epochs": t.epochs, "batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
+        "max_length": t.max_length, "max_examples": t.max_examples,
+        "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,
+                         "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir},
+        "robust_options": spec.robust.options,
+        "resources": spec.resources.model_dump(),
+        "worker_failures": spec.search.worker_failures,
+    }
+
+
+def plan(spec: SweepSpec) -> dict:
+    """What a sweep would run: cells, trials and resources (for --dry-run and the log)."""
+    r = spec.resources
+    cs = cells(spec)
+    sampled = [k for k, p in (("learning_rate", spec.training.learning_rate),
+                              ("noise_magnitude", spec.robust.noise_magnitude))
+               if isinstance(p, Range)]
+    stages = sum(2 if c.domain != "none" else 1 for c in cs) * len(spec.seeds) * \
+        spec.search.samples_per_cell
+    return {
+        "sweep": spec.name, "model": spec.model.name, "target_task": spec.target.task,
+        "languages": spec.languages,
+        "cells": [{"id": c.id, **c.choices(),
+                   "intermediate_tasks": spec.intermediate.tasks_of(c.domain)} for c in cs],
+        "seeds": spec.seeds, "samples_per_cell": spec.search.samples_per_cell,
+        "trials": len(points(spec)), "training_stages": stages,
+        "sampled_by_optuna": {k: f"{spec.search.sampler}" for k in sampled},
+        "per_trial": {"train_workers": r.workers, "cpus": r.workers * r.cpus_per_worker,
+                      "gpus": r.workers * r.gpus_per_worker},
+        "asha": spec.search.asha.enabled, "metric": spec.search.metric, "mode": spec.search.mode,
+    }

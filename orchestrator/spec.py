@@ -1,0 +1,425 @@
+"""The sweep spec: a space file (YAML) -> validated, typed objects, before Ray starts.
+
+One space file describes one sweep. Sections:
+
+- ``name``: the sweep; names the MLflow experiment and the Tune run folder.
+- ``model``: encoder (hub id, local path, or ``builtin:tiny-bert``), tokenizer, remote code.
+- ``target``: target task (registry key), its evaluation languages, where its data lives.
+- ``intermediate``: the domain axis (``none`` = no intermediate stage) and its stage knobs.
+- ``robust``: the method axis, ``noise_magnitude`` (for methods that use noise only), options.
+- ``training``: fine-tuning knobs; ``learning_rate`` may be swept.
+- ``seeds``: replicate seeds; every cell runs once per seed.
+- ``search``: Optuna sampler, samples per cell, metric/mode, ASHA, concurrency, retries.
+- ``resources``: Train workers per trial and CPUs/GPUs per worker.
+
+Swept values (``learning_rate``, ``noise_magnitude``) take one of three forms: a number
+(fixed), ``{choice: [...]}`` (a categorical axis: every value runs, like domains and methods),
+or ``{low: .., high: .., log: true}`` (continuous, sampled by Optuna).
+
+Every problem is collected and raised once as ``SpecError`` whose lines each name the key
+path, what is wrong and what is allowed. Registry keys (tasks, domains, methods) are checked
+against the registries in ``trainables`` with "did you mean" suggestions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from trainables.catalog import CATALOG, DOMAINS
+from trainables.registry import unknown
+from trainables.robust import METHODS
+from trainables.tasks import TASKS
+
+
+class SpecError(ValueError):
+    """All problems of one space file, one per line."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        head = f"{source}: {len(problems)} problem{'s' * (len(problems) != 1)}"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Strict):
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log scale needs low > 0, got {self.low}")
+        return self
+
+
+class Choice(_Strict):
+    choice: list[float] = Field(min_length=1)
+
+    @field_validator("choice")
+    @classmethod
+    def _unique(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate values in {v}: every value would run twice")
+        return v
+
+
+def _param_form(v: Any) -> str | None:
+    if isinstance(v, dict):
+        return "choice" if "choice" in v else "range" if {"low", "high"} & v.keys() else None
+    return "fixed"
+
+
+Param = Annotated[
+    Annotated[float, Tag("fixed")] | Annotated[Choice, Tag("choice")] | Annotated[Range, Tag("range")],
+    Discriminator(
+        _param_form,
+        custom_error_type="param_form",
+        custom_error_message="expected a number, {choice: [v1, v2, ...]} or "
+                             "{low: x, high: y, log: true|false}",
+    ),
+]
+"""A swept knob: fixed number, categorical choice (grid axis), or continuous range (Optuna)."""
+
+
+def param_values(p: Param) -> list[float] | None:
+    """The finite values of a fixed or choice param; None for a range."""
+    if isinstance(p, Range):
+        return None
+    return list(p.choice) if isinstance(p, Choice) else [float(p)]
+
+
+def _unique_list(v: list, what: str) -> list:
+    dup = sorted({x for x in v if v.count(x) > 1}, key=str)
+    if dup:
+        raise ValueError(f"duplicate {what} {dup}: every {what[:-1]} runs once")
+    return v
+
+
+class Model(_Strict):
+    name: str = "builtin:tiny-bert"
+    """Hub id (e.g. xlm-roberta-base), a local directory, or builtin:tiny-bert."""
+    tokenizer: str | None = None
+    """Defaults to the model's own."""
+    trust_remote_code: bool = False
+
+
+class Target(_Strict):
+    task: str = "xnli"
+    languages: list[str] | None = None
+    """Evaluation languages; default: every language of the task (or of the demo data)."""
+    data_dir: str = "builtin"
+    """builtin (embedded demo data), hub (Hugging Face hub), or a local mirror directory."""
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v):
+        if v not in TASKS:
+            raise ValueError(unknown("target task", v, TASKS))
+        return v
+
+    @model_validator(mode="after")
+    def _languages(self):
+        if self.task not in TASKS or self.languages is None:
+            return self
+        task = TASKS[self.task]
+        allowed = task.demo_languages if self.data_dir == "builtin" else task.languages
+        bad = [x for x in self.languages if x not in allowed]
+        if bad:
+            where = "the built-in demo data of" if self.data_dir == "builtin" else ""
+            raise ValueError(f"languages {bad} are not in {where} {self.task}; allowed: "
+                             f"{', '.join(allowed)}")
+        if not self.languages:
+            raise ValueError("languages must not be empty")
+        _unique_list(self.languages, "languages")
+        return self
+
+
+class Intermediate(_Strict):
+    domains: list[str] = Field(default=["none"], min_length=1)
+    """The domain axis; 'none' skips the intermediate stage."""
+    tasks: dict[str, list[str]] = {}
+    """Override a domain's catalogue tasks: {domain: [task keys]}."""
+    epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    max_examples: int | None = Field(default=None, ge=1)
+    """The same cap for every domain, so dataset size does not masquerade as domain."""
+    data_dir: str | None = None
+    """builtin, hub or a local directory; default: target.data_dir."""
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, v):
+        for d in v:
+            if d not in DOMAINS:
+                raise ValueError(unknown("domain", d, DOMAINS))
+        return _unique_list(v, "domains")
+
+    @model_validator(mode="after")
+    def _tasks(self):
+        problems = []
+        for domain, keys in self.tasks.items():
+            if domain == "none" or domain not in self.domains:
+                problems.append(f"tasks.{domain}: only domains listed in domains (other than "
+                                f"none) take tasks; listed: {', '.join(self.domains)}")
+            problems += [f"tasks.{domain}: {unknown('intermediate task', k, CATALOG)}"
+                         for k in keys if k not in CATALOG]
+            if not keys:
+                problems.append(f"tasks.{domain}: empty task list")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def tasks_of(self, domain: str) -> list[str]:
+        return list(self.tasks.get(domain, DOMAINS.get(domain, ())))
+
+
+class Robust(_Strict):
+    methods: list[str] = Field(default=["none"], min_length=1)
+    noise_magnitude: Param | None = None
+    """Required when a method uses noise (rs_rp); the method's own magnitude knob."""
+    options: dict[str, dict[str, Any]] = {}
+    """Fixed per-method settings, {method: {option: value}}."""
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v):
+        for m in v:
+            if m not in METHODS:
+                raise ValueError(unknown("robust method", m, METHODS))
+        return _unique_list(v, "methods")
+
+    @model_validator(mode="after")
+    def _noise(self):
+        noisy = [m for m in self.methods if METHODS[m].uses_noise]
+        if noisy and self.noise_magnitude is None:
+            raise ValueError(f"noise_magnitude is required: method(s) {', '.join(noisy)} use noise "
+                             f"({METHODS[noisy[0]].magnitude_meaning})")
+        if not noisy and self.noise_magnitude is not None:
+            raise ValueError("noise_magnitude is set but none of the methods "
+                             f"({', '.join(self.methods)}) uses noise; remove it")
+        vals = param_values(self.noise_magnitude) if self.noise_magnitude is not None else []
+        low = self.noise_magnitude.low if isinstance(self.noise_magnitude, Range) else None
+        if any(x < 0 for x in (vals or [])) or (low is not None and low < 0):
+            raise ValueError("noise_magnitude must be >= 0")
+        bad = [m for m in self.options if m not in self.methods]
+        if bad:
+            raise ValueError(f"options for {bad}, which are not in methods ({', '.join(self.methods)})")
+        return self
+
+
+class Training(_Strict):
+    learning_rate: Param = 5e-5
+    epochs: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    """Global batch size, split across Train workers."""
+    eval_batch_size: int = Field(default=128, ge=1)
+    max_length: int = Field(default=128, ge=8)
+    max_examples: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _lr_positive(self):
+        lr = self.learning_rate
+        vals = param_values(lr)
+        if (vals and min(vals) <= 0) or (isinstance(lr, Range) and lr.low <= 0):
+            raise ValueError("learning_rate must be > 0")
+        return self
+
+
+class Asha(_Strict):
+    enabled: bool = False
+    grace_period: int = Field(default=1, ge=1)
+    reduction_factor: float = Field(default=2.0, gt=1)
+
+
+class Search(_Strict):
+    sampler: Literal["tpe", "random", "qmc", "gp"] = "tpe"
+    samples_per_cell: int = Field(default=1, ge=1)
+    """Optuna-sampled settings of the continuous knobs per (cell, seed)."""
+    metric: Literal["objective", "train/loss"] = "objective"
+    """objective = English dev accuracy of the target task (zero-shot model selection)."""
+    mode: Literal["max", "min"] = "max"
+    asha: Asha = Asha()
+    max_concurrent_trials: int | None = Field(default=None, ge=1)
+    """Default: what the cluster can hold (its CPUs or GPUs / one trial's need)."""
+    max_failures: int = Field(default=2, ge=0)
+    """Tune-level retries of a failed trial."""
+    worker_failures: int = Field(default=1, ge=0)
+    """Train-level restarts of a stage's worker group before the trial fails."""
+    seed: int = 0
+    """Seed of the Optuna sampler."""
+
+
+class Resources(_Strict):
+    workers: int = Field(default=1, ge=1)
+    cpus_per_worker: float = Field(default=1, gt=0)
+    gpus_per_worker: float = Field(default=0, ge=0)
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: Model = Model()
+    target: Target = Target()
+    intermediate: Intermediate = Intermediate()
+    robust: Robust = Robust()
+    training: Training = Training()
+    seeds: list[int] = Field(default=[0], min_length=1)
+    search: Search = Search()
+    resources: Resources = Resources()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        return _unique_list(v, "seeds")
+
+    @model_validator(mode="after")
+    def _cross(self):
+        problems = []
+        source = self.intermediate_data_dir
+        for d in self.intermediate.domains:
+            for k in self.intermediate.tasks_of(d):
+                entry = CATALOG.get(k)
+                if entry and source == "builtin" and not entry.demo:
+                    problems.append(f"intermediate: task '{k}' (domain {d}) has no built-in "
+                                    f"demo data; set intermediate.data_dir to a mirror or hub")
+                if entry and source == "hub" and entry.hub_id is None:
+                    problems.append(f"intermediate: task '{k}' (domain {d}) cannot come from "
+                                    f"the hub ({entry.access}); set intermediate.data_dir")
+        for d in self.intermediate.domains:
+            if len(self.intermediate.tasks_of(d)) > 1:
+                problems.append(f"intermediate: domain '{d}' resolves to several tasks "
+                                f"{self.intermediate.tasks_of(d)}; mixing tasks is not supported "
+                                f"yet, name one with intermediate.tasks.{d}")
+        continuous = isinstance(self.training.learning_rate, Range) or isinstance(
+            self.robust.noise_magnitude, Range)
+        if self.search.samples_per_cell > 1 and not continuous:
+            problems.append("search.samples_per_cell > 1 needs a continuous knob "
+                            "({low, high}); without one every sample of a cell is identical")
+        if self.search.asha.enabled and self.search.asha.grace_period > self.training.epochs:
+            problems.append(f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds "
+                            f"training.epochs ({self.training.epochs})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def intermediate_data_dir(self) -> str:
+        return self.intermediate.data_dir or self.target.data_dir
+
+    @property
+    def languages(self) -> list[str]:
+        task = TASKS[self.target.task]
+        default = task.demo_languages if self.target.data_dir == "builtin" else task.languages
+        return list(self.target.languages or default)
+
+
+_TAGS = {"fixed": None, "choice": Choice, "range": Range}
+_PARAM_KEYS = ("learning_rate", "noise_magnitude")
+
+
+def _clean(loc: tuple) -> tuple:
+    """Drop the union-member tags and validator names pydantic puts into error locations."""
+    out: list = []
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if part in _TAGS and out and out[-1] in _PARAM_KEYS:
+            out += ["__tag__", part]
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    parts = list(_clean(loc))
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        if part == "__tag__":
+            i += 2
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        i += 1
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the key at ``loc`` (for listing allowed keys)."""
+    parts = list(_clean(loc))[:-1]
+    if len(parts) >= 2 and parts[-2] == "__tag__":
+        return _TAGS[parts[-1]]
+    model: Any = SweepSpec
+    for part in parts:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            return None
+    return model
+
+
+def _message(err: dict) -> str:
+    kind, loc, msg = err["type"], err["loc"], err["msg"]
+    if kind == "extra_forbidden":
+        owner = _model_at(loc)
+        allowed = sorted(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key{hint}; allowed keys: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing"
+    msg = msg.removeprefix("Value error, ")
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "bool_parsing",
+                "string_type", "list_type", "dict_type", "model_type"):
+        msg += f" (got {err.get('input')!r})"
+    return msg
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> SweepSpec:
+    """Validate a parsed YAML document; raise SpecError listing every problem."""
+    if not isinstance(data, dict):
+        raise SpecError(source, ["(top level): expected a mapping of sections"])
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as e:
+        problems, seen = [], set()
+        for err in e.errors():
+            line = f"{_path(err['loc'])}: {_message(err)}"
+            if line not in seen:  # union branches can repeat one problem
+                seen.add(line)
+                problems.append(line)
+        raise SpecError(source, problems) from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a space file (safe YAML only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), ["file not found"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise SpecError(str(path), [f"not valid YAML: {e}"]) from None
+    return parse_spec(data, str(path))

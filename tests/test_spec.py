@@ -1,0 +1,120 @@
+"""Space files: every repo YAML validates and dry-runs; bad files list every problem at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.cli import main
+from orchestrator.spec import SpecError, load_spec, parse_spec
+from tests.conftest import ROOT
+
+SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
+
+
+def test_repo_has_the_two_spaces():
+    assert {p.name for p in SPACES} >= {"smoke.yaml", "domains.yaml"}
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_every_space_file_validates_and_dry_runs(path, capsys):
+    spec = load_spec(path)
+    assert main(["--space", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"sweep {spec.name}:" in out
+    first = path.read_text().splitlines()[:8]
+    assert any("xlt-sweep --space" in line for line in first), "space files start with their command"
+
+
+def test_domains_space_is_the_research_space():
+    spec = load_spec(ROOT / "search_spaces" / "domains.yaml")
+    assert spec.model.name == "xlm-roberta-base"
+    assert len(spec.languages) == 15
+    assert {"general", "legal", "medical"} <= set(spec.intermediate.domains)
+    assert len(spec.seeds) >= 3
+
+
+def _problems(data) -> list[str]:
+    with pytest.raises(SpecError) as e:
+        parse_spec(data, "bad.yaml")
+    return e.value.problems
+
+
+def test_malformed_file_lists_every_problem_with_path_and_allowed_values():
+    problems = _problems({
+        "name": "bad",
+        "model": {"nmae": "x"},                                   # unknown key
+        "training": {"epochs": "three", "learning_rate": {"choice": []}},  # bad type, empty choice
+        "intermediate": {"domains": ["general", "legl"]},         # unknown registry key
+        "robust": {"methods": ["none", "rs_rp"]},                 # method without its parameter
+        "search": {"sampler": "cmaes"},
+    })
+    text = "\n".join(problems)
+    assert len(problems) == 6, text
+    assert "model.nmae: unknown key (did you mean 'name'?); allowed keys: name, tokenizer" in text
+    assert "training.epochs: Input should be a valid integer" in text
+    assert "training.learning_rate.choice: List should have at least 1 item" in text
+    assert "intermediate.domains: unknown domain 'legl' (did you mean 'legal'?); allowed:" in text
+    assert "robust: noise_magnitude is required: method(s) rs_rp use noise" in text
+    assert "search.sampler: Input should be 'tpe', 'random', 'qmc' or 'gp'" in text
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"name": "x", "robust": {"methods": ["none"], "noise_magnitude": 0.1}}, "uses noise; remove it"),
+    ({"name": "x", "robust": {"methods": ["rs_rp"], "noise_magnitude": -1}}, "must be >= 0"),
+    ({"name": "x", "robust": {"methods": ["rs_rp"], "noise_magnitude": {"lo": 1}}},
+     "expected a number, {choice: [v1, v2, ...]} or {low: x, high: y, log: true|false}"),
+    ({"name": "x", "training": {"learning_rate": {"low": 1e-3, "high": 1e-5}}},
+     "low (0.001) must be below high (1e-05)"),
+    ({"name": "x", "training": {"learning_rate": {"low": 0, "high": 1, "log": True}}},
+     "log scale needs low > 0"),
+    ({"name": "x", "seeds": [1, 1]}, "duplicate seeds [1]"),
+    ({"name": "x", "seeds": []}, "seeds: List should have at least 1 item"),
+    ({"name": "x", "robust": {"methods": []}}, "robust.methods: List should have at least 1 item"),
+    ({"name": "x", "target": {"languages": ["en", "xx"]}}, "languages ['xx'] are not in"),
+    ({"name": "x", "search": {"samples_per_cell": 3}}, "needs a continuous knob"),
+    ({"name": "x", "intermediate": {"domains": ["science"]}}, "has no built-in demo data"),
+    ({"name": "x", "intermediate": {"domains": ["medical"], "data_dir": "hub"},
+      "target": {"data_dir": "hub"}}, "cannot come from the hub"),
+    ({"name": "x", "intermediate": {"domains": ["none"], "tasks": {"legal": ["mnli"]}}},
+     "only domains listed in domains"),
+    ({"name": "bad name!"}, "name: String should match pattern"),
+    ({"name": "x", "target": {"task": "xnly"}}, "unknown target task 'xnly' (did you mean 'xnli'?)"),
+])
+def test_each_kind_of_problem_is_named(data, expected):
+    assert expected in "\n".join(_problems(data))
+
+
+def test_cli_exits_2_with_all_problems_before_ray_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "robust": {"methods": ["rs_rp", "adverserial"]},
+                                   "training": {"batch_size": 0}}))
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "--space", str(bad),
+                           "--storage", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "2 problems" in proc.stderr
+    assert "robust.methods: unknown robust method 'adverserial'" in proc.stderr
+    assert "training.batch_size: Input should be greater than or equal to 1" in proc.stderr
+    assert not (tmp_path / "runs").exists(), "nothing may be started or written"
+
+
+def test_yaml_syntax_error_is_a_spec_error(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: x\nrobust: {methods: [none\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_dry_run_json_plan(capsys):
+    import json
+
+    assert main(["--space", str(ROOT / "search_spaces" / "smoke.yaml"), "--dry-run", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["trials"] == 6 and len(plan["cells"]) == 6
+    assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
+    assert Path(ROOT / "search_spaces" / "smoke.yaml").exists()

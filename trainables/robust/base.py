@@ -1,0 +1,48 @@
+"""The robust-method interface and plain fine-tuning (``none``).
+
+A method turns one batch into a loss. It receives the (possibly DDP-wrapped) model, which it
+must call for the forward pass so gradient synchronisation still happens, and the input
+embedding module, so that methods which perturb embeddings compute ``inputs_embeds`` once
+and call the model with them. It returns the loss and a dict of diagnostics (plain floats)
+that the loop averages over the epoch and reports as ``robust/<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import nn
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class RobustMethod(Protocol):
+    key: str
+
+    def loss(
+        self, model: nn.Module, embed: nn.Embedding, batch: dict[str, torch.Tensor], loss_fn: LossFn
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+def forward(model: nn.Module, batch: dict[str, torch.Tensor], **override) -> torch.Tensor:
+    """Call the model with the batch's model inputs (labels excluded), overriding some."""
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    inputs.update(override)
+    if "inputs_embeds" in inputs:
+        inputs.pop("input_ids", None)
+    return model(**inputs)
+
+
+class PlainFineTuning:
+    key = "none"
+
+    def loss(self, model, embed, batch, loss_fn):
+        return loss_fn(forward(model, batch), batch["labels"]), {}
+
+
+def build(key: str, magnitude: float, options: dict) -> RobustMethod:
+    if options:
+        raise ValueError(f"method 'none' takes no options, got {sorted(options)}")
+    return PlainFineTuning()

@@ -1,0 +1,134 @@
+"""One trial: intermediate-task training -> robust fine-tuning -> zero-shot evaluation.
+
+``run_trial(config)`` is the function Ray Tune runs per trial (the supported Train-in-Tune
+shape in Ray 2.60: ``Tuner(TorchTrainer)`` no longer works). Each training stage is its own
+``ray.train.torch.TorchTrainer`` with the trial's worker count; evaluation of every target
+language happens once, at the end of the fine-tuning stage, in the same worker group.
+
+``config`` is the resolved trial: the sampled axes (``domain``, ``robust_method``,
+``noise_magnitude``, ``learning_rate``, ``seed``) merged with the static ``run`` block built
+by the orchestrator (model, task, languages, training knobs, resources, storage paths).
+
+Retries and resume: Train runs are named ``{stage}-{trial_id}``, so a retried trial's
+TorchTrainer finds its own checkpoints; a stage that finished writes a small manifest entry
+(``stages/{trial_id}/{stage}.json``) with its checkpoint and metrics, and a retried trial
+skips it instead of training it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import ray.train
+import ray.tune
+from ray.train.torch import TorchConfig, TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from trainables.loop import train_loop_per_worker
+from trainables.models import resolve_model
+
+STAGE_KEYS = ("epochs", "learning_rate", "max_examples")
+
+
+def _manifest_path(run: dict, trial_id: str, stage: str) -> Path:
+    return Path(run["storage"]) / "stages" / trial_id / f"{stage}.json"
+
+
+def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
+    res = run["resources"]
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=cfg,
+        torch_config=TorchConfig(backend="nccl" if res["gpus_per_worker"] > 0 else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=res["workers"], use_gpu=res["gpus_per_worker"] > 0,
+            resources_per_worker={"CPU": res["cpus_per_worker"],
+                                  **({"GPU": res["gpus_per_worker"]} if res["gpus_per_worker"] else {})},
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=str(Path(run["storage"]) / "train"),
+            failure_config=ray.train.FailureConfig(max_failures=run["worker_failures"]),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1),
+            callbacks=[TuneReportCallback()] if report_to_tune else [],
+        ),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool) -> dict:
+    """Run a stage unless its manifest says it finished; return {checkpoint, metrics}."""
+    manifest = _manifest_path(run, trial_id, stage)
+    if manifest.is_file():
+        done = json.loads(manifest.read_text())
+        if report_to_tune:  # retried after the stage finished: hand Tune its final result again
+            ray.tune.report(done["metrics"])
+        return done
+    result = _fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
+    done = {"checkpoint": result.checkpoint.path, "metrics": result.metrics}
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = manifest.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(done, default=float))
+    os.replace(tmp, manifest)
+    return done
+
+
+def resolve_data_dir(data_dir: str, assets: str) -> str:
+    """``builtin`` -> the demo data, written once under the sweep's assets; else unchanged."""
+    if data_dir != "builtin":
+        return data_dir
+    from filelock import FileLock
+
+    from trainables.demo_data import write_demo_data
+
+    out = Path(assets) / "demo_data"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "xnli").is_dir():
+            write_demo_data(out)
+    return str(out)
+
+
+def stage_config(config: dict) -> dict:
+    """The worker-loop config shared by both stages, from a resolved trial config."""
+    run = config["run"]
+    data_dir = resolve_data_dir(run["data_dir"], run["assets"])
+    model = resolve_model(run["model"], run["assets"])
+    return {
+        "target_task": run["target_task"], "languages": run["languages"], "data_dir": data_dir,
+        "encoder": model, "tokenizer": run.get("tokenizer") or model,
+        "max_length": run["max_length"], "batch_size": run["batch_size"],
+        "eval_batch_size": run["eval_batch_size"], "seed": int(config["seed"]),
+        "cpus_per_worker": run["resources"]["cpus_per_worker"],
+        "trust_remote_code": run.get("trust_remote_code", False),
+    }
+
+
+def run_trial(config: dict) -> None:
+    run = config["run"]
+    trial_id = ray.tune.get_context().get_trial_id()
+    base = stage_config(config)
+    extra: dict[str, float] = {}
+    encoder = base["encoder"]
+    if config["domain"] != "none":
+        inter = run["intermediate"]
+        done = _stage({**base, "intermediate_tasks": config["intermediate_tasks"],
+                       "data_dir": resolve_data_dir(inter["data_dir"], run["assets"]),
+                       "robust_method": "none", "noise_magnitude": 0.0,
+                       "epochs": inter["epochs"], "learning_rate": inter["learning_rate"],
+                       "max_examples": inter["max_examples"]},
+                      run, trial_id, "intermediate", report_to_tune=False)
+        encoder = str(Path(done["checkpoint"]) / "encoder")
+        extra = {f"intermediate/{k}": float(v) for k, v in done["metrics"].items()
+                 if k in ("train/loss", "train/epoch_s", "global_step")}
+    _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
+            "noise_magnitude": float(config["noise_magnitude"]),
+            "robust_options": run["robust_options"].get(config["robust_method"], {}),
+            "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
+            "max_examples": run["max_examples"], "report_extra": extra},
+           run, trial_id, "finetune", report_to_tune=True)
