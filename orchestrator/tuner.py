@@ -75,6 +75,11 @@ class MlflowCallback(tune.Callback):
         self.outcomes[trial.trial_id] = {"status": "FAILED", "reason": reason}
 
 
+def trial_dirname(trial) -> str:
+    """Short trial folder names (Tune's default embeds the whole config and hits path limits)."""
+    return f"trial_{trial.trial_id}"
+
+
 def _error_text(trial) -> str:
     path = getattr(trial, "error_file", None)
     try:
@@ -151,7 +156,8 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
         trainable,
         param_space={"run": run_block(spec, str(storage / "_xlt" / spec.name))},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=len(pts), max_concurrent_trials=max_concurrent),
+                                    num_samples=len(pts), max_concurrent_trials=max_concurrent,
+                                    trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(storage), callbacks=[callback],
                                   failure_config=tune.FailureConfig(
                                       max_failures=spec.search.max_failures),

@@ -1,0 +1,125 @@
+"""Demo data, the TSV loader's errors, the tiny model's from_pretrained path, and rs_rp."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import unicodedata
+
+import pytest
+import torch
+
+from trainables import data as D
+from trainables.catalog import CATALOG, intermediate_task
+from trainables.demo_data import write_demo_data
+from trainables.models import load_classifier, load_tokenizer
+from trainables.robust import METHODS, build_method
+from trainables.tasks import target_task
+from trainables.tasks.pair_classification import collate, encode
+
+
+def _digest(root):
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(root.rglob("*.tsv")))).hexdigest()
+
+
+def test_demo_data_is_deterministic(tmp_path, demo_dir):
+    assert _digest(write_demo_data(tmp_path / "again")) == _digest(demo_dir)
+
+
+def test_demo_target_covers_5_languages_in_3_scripts_with_balanced_labels(demo_dir):
+    task = target_task("xnli")
+    scripts = set()
+    for lang in task.demo_languages:
+        rows = D.load_target(task, "test", lang, str(demo_dir))
+        counts = [sum(r.label == k for r in rows) for k in range(3)]
+        assert min(counts) >= len(rows) // 3 - 1
+        letters = [c for r in rows[:20] for c in r.premise if c.isalpha() and not c.isascii()]
+        scripts.add(unicodedata.name(letters[0]).split()[0] if letters else "LATIN")
+    assert len(task.demo_languages) >= 5 and len(scripts) >= 3, scripts
+
+
+def test_every_demo_intermediate_task_loads(demo_dir):
+    for key, entry in CATALOG.items():
+        if entry.demo:
+            rows = D.load_intermediate(entry, str(demo_dir))
+            assert len(rows) > 100 and {r.label for r in rows} == set(range(len(entry.labels)))
+
+
+def test_tsv_errors_name_file_and_line(tmp_path):
+    p = tmp_path / "test-de.tsv"
+    p.write_text("a\tb\tentailment\nc\td\tmaybe\n")
+    with pytest.raises(D.DataError, match=r"test-de.tsv:2: label 'maybe' is not one of"):
+        D.read_pair_tsv(p, ("entailment", "neutral", "contradiction"))
+    p.write_text("a\tb\tentailment\nonly two\tcolumns\n")
+    with pytest.raises(D.DataError, match=r"test-de.tsv:2: expected 3 tab-separated columns"):
+        D.read_pair_tsv(p, ("entailment",))
+    with pytest.raises(D.DataError, match=r"test-xx.tsv: file not found"):
+        D.read_pair_tsv(tmp_path / "test-xx.tsv", ("entailment",))
+
+
+def test_cap_is_seeded_and_equal_across_domains():
+    xs = list(range(1000))
+    assert D.cap(xs, 100, 0) == D.cap(xs, 100, 0) and len(D.cap(xs, 100, 0)) == 100
+    assert D.cap(xs, None, 0) is xs
+
+
+def test_local_only_task_refuses_the_hub():
+    with pytest.raises(D.DataError, match="credentialed"):
+        D.load_intermediate(intermediate_task("mednli"), "hub")
+
+
+def test_tiny_model_loads_through_from_pretrained(tiny_model, demo_dir):
+    tok = load_tokenizer(tiny_model)
+    model = load_classifier(tiny_model, 3)
+    feats = encode(tok, D.load_target(target_task("xnli"), "dev", "en", str(demo_dir))[:8], 64)
+    batch = collate(feats, tok.pad_token_id)
+    assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in feats)  # dynamic pad
+    labels = batch.pop("labels")
+    logits = model(**batch)
+    assert logits.shape == (8, 3) and labels.shape == (8,)
+    assert not any("pooler" in n for n, _ in model.named_parameters())  # DDP-safe: no unused
+
+
+def _batch(tiny_model, demo_dir, n=16):
+    tok = load_tokenizer(tiny_model)
+    feats = encode(tok, D.load_target(target_task("xnli"), "train", "en", str(demo_dir))[:n], 64)
+    return collate(feats, tok.pad_token_id)
+
+
+@pytest.mark.parametrize("key", sorted(METHODS))
+def test_every_method_gives_a_finite_differentiable_loss_and_is_seed_deterministic(
+        key, tiny_model, demo_dir):
+    batch = _batch(tiny_model, demo_dir)
+    torch.manual_seed(0)
+    model = load_classifier(tiny_model, 3)
+    model.eval()  # no dropout: isolate the method's own randomness
+    method = build_method(key, 0.05 if METHODS[key].uses_noise else 0.0)
+    losses = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        loss, diag = method.loss(model, model.encoder.get_input_embeddings(), batch,
+                                 torch.nn.CrossEntropyLoss())
+        losses.append(loss.item())
+    assert math.isfinite(losses[0]) and losses[0] == losses[1]
+    loss.backward()
+    assert model.head.weight.grad is not None
+    assert all(isinstance(v, float) for v in diag.values())
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 0.5])
+def test_rs_rp_noise_norm_matches_sigma_and_spares_padding(sigma, tiny_model, demo_dir):
+    batch = _batch(tiny_model, demo_dir, n=64)
+    model = load_classifier(tiny_model, 3)
+    embeds = model.encoder.get_input_embeddings()(batch["input_ids"])
+    method = build_method("rs_rp", sigma)
+    torch.manual_seed(0)
+    noisy, norms = method.perturb(embeds, batch["attention_mask"])
+    d = embeds.shape[-1]
+    assert norms.mean().item() == pytest.approx(sigma * math.sqrt(d), rel=0.05)
+    pad = batch["attention_mask"] == 0
+    assert pad.any() and torch.equal(noisy[pad], embeds[pad])
+
+
+def test_rs_rp_rejects_negative_sigma():
+    with pytest.raises(ValueError, match=">= 0"):
+        build_method("rs_rp", -0.1)

@@ -1,0 +1,134 @@
+"""A real sweep through the CLI: real local Ray (Tune + Train, DDP on gloo), real MLflow store.
+
+Uses the smoke space with fewer epochs and 2 Train workers per trial, so the DDP paths
+(distributed sampler, gathered evaluation) run for real. Minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+LANGS = ["en", "de", "ru", "ar", "zh"]
+
+
+def _space(tmp: Path, name: str, **over) -> Path:
+    spec = yaml.safe_load((ROOT / "search_spaces" / "smoke.yaml").read_text())
+    spec.update(name=name, seeds=[0])
+    spec["intermediate"].update(domains=["none", "legal"], epochs=1, max_examples=300)
+    spec["training"].update(epochs=2, max_examples=300)
+    spec["target"]["languages"] = LANGS
+    spec["resources"] = {"workers": 2, "cpus_per_worker": 1}
+    for section, values in over.items():
+        spec[section].update(values)
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _sweep(space: Path, storage: Path, *extra: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "--space", str(space), "--storage", str(storage),
+         "--tracking-uri", f"sqlite:///{storage}/mlflow.db", *extra],
+        capture_output=True, text=True, timeout=900, cwd=ROOT)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+def _runs(storage: Path, name: str):
+    client = MlflowClient(f"sqlite:///{storage}/mlflow.db")
+    exp = client.get_experiment_by_name(name)
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("xlt.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("xlt.role") == "trial"]
+    return client, parents, children
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    space, storage = _space(tmp, "itest"), tmp / "runs"
+    proc = _sweep(space, storage)
+    return proc, space, storage
+
+
+def test_sweep_finishes_with_one_parent_and_a_child_per_cell(sweep):
+    proc, _, storage = sweep
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"MLflow tracking URI: sqlite:///{storage}/mlflow.db" in proc.stdout
+    assert "4/4 trials finished, 0 failed" in proc.stdout
+    client, parents, children = _runs(storage, "itest")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4
+    assert len({c.data.tags["xlt.cell"] for c in children}) == 4
+    cells = {(c.data.params["domain"], c.data.params["robust_method"]) for c in children}
+    assert cells == {("none", "none"), ("none", "rs_rp"), ("legal", "none"), ("legal", "rs_rp")}
+    for c in children:
+        assert c.info.status == "FINISHED"
+        assert c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        for p in ("domain", "intermediate_tasks", "robust_method", "noise_magnitude",
+                  "learning_rate", "seed", "model", "target_task"):
+            assert p in c.data.params, p
+        for lang in LANGS:
+            assert 0.0 <= c.data.metrics[f"xnli/{lang}/accuracy"] <= 1.0
+        avg = sum(c.data.metrics[f"xnli/{lang}/accuracy"] for lang in LANGS) / len(LANGS)
+        assert c.data.metrics["xnli/avg/accuracy"] == pytest.approx(avg)
+        assert "objective" in c.data.metrics and "pid" not in c.data.metrics
+        history = client.get_metric_history(c.info.run_id, "objective")
+        assert len(history) == 2, "one point per fine-tuning epoch"
+        arts = {a.path for a in client.list_artifacts(c.info.run_id)}
+        assert "trial_config.json" in arts
+        noisy = c.data.params["robust_method"] == "rs_rp"
+        assert (float(c.data.params["noise_magnitude"]) > 0) == noisy
+        assert ("robust/noise_norm_mean" in c.data.metrics) == noisy
+        assert ("intermediate/train/loss" in c.data.metrics) == (c.data.params["domain"] == "legal")
+
+
+def test_resume_adds_no_duplicate_runs(sweep):
+    proc, space, storage = sweep
+    assert proc.returncode == 0
+    again = _sweep(space, storage, "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    _, parents, children = _runs(storage, "itest")
+    assert len(parents) == 1 and len(children) == 4
+    assert all(r.info.status == "FINISHED" for r in parents + children)
+
+
+def test_rerun_without_resume_refuses(sweep):
+    _, space, storage = sweep
+    proc = _sweep(space, storage)
+    assert proc.returncode == 2 and "pass --resume" in proc.stderr
+
+
+def test_failed_trial_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tmp_path, demo_dir):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(demo_dir, mirror)
+    bad = mirror / "intermediate" / "contract_nli" / "train.tsv"
+    lines = bad.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4].rsplit("\t", 1)[0] + "\tperhaps"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    space = _space(tmp_path, "ifail", target={"data_dir": str(mirror)},
+                   robust={"methods": ["none"], "noise_magnitude": None},
+                   search={"max_failures": 0}, resources={"workers": 1, "cpus_per_worker": 1})
+    spec = yaml.safe_load(space.read_text())
+    del spec["robust"]["noise_magnitude"]
+    space.write_text(yaml.safe_dump(spec))
+    storage = tmp_path / "runs"
+    proc = _sweep(space, storage)
+    assert proc.returncode == 1
+    assert "1/2 trials finished, 1 failed" in proc.stdout
+    _, parents, children = _runs(storage, "ifail")
+    status = {c.data.params["domain"]: c for c in children}
+    assert status["none"].info.status == "FINISHED"
+    assert status["legal"].info.status == "FAILED"
+    assert "train.tsv:5: label 'perhaps' is not one of" in status["legal"].data.tags["xlt.error"]
+    assert parents[0].info.status == "FAILED"
