@@ -115,6 +115,14 @@ def _unique_list(v: list, what: str) -> list:
     return v
 
 
+def _registry_keys(v: list[str], registry, kind: str) -> list[str]:
+    """A categorical axis: every key known to its registry, none twice."""
+    bad = [unknown(kind, k, registry) for k in v if k not in registry]
+    if bad:
+        raise ValueError("; ".join(bad))
+    return _unique_list(v, kind.split()[-1] + "s")
+
+
 class Model(_Strict):
     name: str = "builtin:tiny-bert"
     """Hub id (e.g. xlm-roberta-base), a local directory, or builtin:tiny-bert."""
@@ -169,10 +177,7 @@ class Intermediate(_Strict):
     @field_validator("domains")
     @classmethod
     def _domains(cls, v):
-        for d in v:
-            if d not in DOMAINS:
-                raise ValueError(unknown("domain", d, DOMAINS))
-        return _unique_list(v, "domains")
+        return _registry_keys(v, DOMAINS, "domain")
 
     @model_validator(mode="after")
     def _tasks(self):
@@ -203,10 +208,7 @@ class Robust(_Strict):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v):
-        for m in v:
-            if m not in METHODS:
-                raise ValueError(unknown("robust method", m, METHODS))
-        return _unique_list(v, "methods")
+        return _registry_keys(v, METHODS, "robust method")
 
     @model_validator(mode="after")
     def _noise(self):
