@@ -104,12 +104,12 @@ def _run(spec, the_plan: dict, storage: Path, args) -> int:
     remote = "://" in uri and not uri.startswith(("sqlite:", "file:"))
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
-    tuner, callback = T.build_tuner(spec, storage, tracker, args.resume, concurrent)
+    tuner = T.build_tuner(spec, storage, tracker, args.resume, concurrent)
     results = tuner.fit()
-    summary = T.summarize(results, callback, spec.search.metric)
+    summary = T.summarize(results, spec.search.metric)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
-    tracker.start_sweep(the_plan)  # re-attach (the callback ran in this process; cheap)
-    tracker.end_sweep({k: v for k, v in summary.items() if k != "rows"} | {"rows": summary["rows"]})
+    tracker.start_sweep(the_plan)  # Tune ran a copy of the callback: re-attach by tag
+    tracker.end_sweep(summary)
     print(f"\n{summary['finished']}/{summary['trials']} trials finished, {summary['failed']} "
           f"failed, {summary['wall_s']} s")
     for r in summary["rows"]:

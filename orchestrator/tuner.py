@@ -42,7 +42,6 @@ class MlflowCallback(tune.Callback):
         self.tracker = tracker
         self.plan = plan
         self.runs: dict[str, str] = {}
-        self.outcomes: dict[str, dict] = {}
 
     def setup(self, **info):
         self.tracker.start_sweep(self.plan)
@@ -67,12 +66,9 @@ class MlflowCallback(tune.Callback):
         early = last.get("epoch", 0) < trial.config["run"]["epochs"]
         self.tracker.end_trial(self._run(trial), "FINISHED",
                                tags={"xlt.stopped_early": str(early).lower()})
-        self.outcomes[trial.trial_id] = {"status": "FINISHED", "early_stopped": early}
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        reason = _error_text(trial)
-        self.tracker.end_trial(self._run(trial), "FAILED", reason=reason)
-        self.outcomes[trial.trial_id] = {"status": "FAILED", "reason": reason}
+        self.tracker.end_trial(self._run(trial), "FAILED", reason=_error_text(trial))
 
 
 def trial_dirname(trial) -> str:
@@ -129,7 +125,7 @@ def init_ray(address: str | None) -> dict:
 
 
 def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: bool,
-                max_concurrent: int) -> tuple[tune.Tuner, MlflowCallback]:
+                max_concurrent: int) -> tune.Tuner:
     the_plan = plan(spec)
     pts = points(spec)
     resources = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {"CPU": 0}
@@ -142,7 +138,7 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
         # The restored run config carries the pickled callback of the first run; use this run's
         # (its tracking URI and fresh counters). Tuner.restore takes no callbacks argument.
         tuner._local_tuner._run_config.callbacks = [callback]
-        return tuner, callback
+        return tuner
     searcher = OptunaSearch(space=OptunaSpace(spec), metric=spec.search.metric,
                             mode=spec.search.mode, sampler=_sampler(spec), points_to_evaluate=pts)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
@@ -163,10 +159,10 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
                                       max_failures=spec.search.max_failures),
                                   verbose=1),
     )
-    return tuner, callback
+    return tuner
 
 
-def summarize(results, callback: MlflowCallback, metric: str) -> dict:
+def summarize(results, metric: str) -> dict:
     rows = []
     for r in results:
         cfg = r.config or {}
