@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -117,4 +116,3 @@ def test_dry_run_json_plan(capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["trials"] == 6 and len(plan["cells"]) == 6
     assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
-    assert Path(ROOT / "search_spaces" / "smoke.yaml").exists()
