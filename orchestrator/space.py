@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from orchestrator.spec import Range, SweepSpec, param_values
 from trainables.robust import METHODS
+from trainables.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def run_block(spec: SweepSpec, storage: str) -> dict:
         "data_dir": spec.target.data_dir,
         "epochs": t.epochs, "batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
         "max_length": t.max_length, "max_examples": t.max_examples,
+        "doc_stride": t.doc_stride, "max_query_length": t.max_query_length,
+        "retrieval_layer": spec.target.retrieval_layer, "recipe": spec.target.recipe.model_dump(),
         "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,
                          "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir},
         "robust_options": spec.robust.options,
@@ -138,7 +141,8 @@ def plan(spec: SweepSpec) -> dict:
     sampled = [k for k, p in (("learning_rate", spec.training.learning_rate),
                               ("noise_magnitude", spec.robust.noise_magnitude))
                if isinstance(p, Range)]
-    stages = sum(2 if c.domain != "none" else 1 for c in cs) * len(spec.seeds) * \
+    recipe = len(TASKS[spec.target.task].recipe) if spec.target.recipe.enabled else 0
+    stages = sum((2 if c.domain != "none" else 1) + recipe for c in cs) * len(spec.seeds) * \
         spec.search.samples_per_cell
     return {
         "sweep": spec.name, "model": spec.model.name, "target_task": spec.target.task,

@@ -131,12 +131,32 @@ class Model(_Strict):
     trust_remote_code: bool = False
 
 
+class Recipe(_Strict):
+    """The benchmark's own English stages before fine-tuning (XCOPA: SocialIQA)."""
+    enabled: bool = True
+    epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=2e-5, gt=0)
+    max_examples: int | None = Field(default=None, ge=1)
+
+
 class Target(_Strict):
     task: str = "xnli"
     languages: list[str] | None = None
     """Evaluation languages; default: every language of the task (or of the demo data)."""
     data_dir: str = "builtin"
     """builtin (embedded demo data), hub (Hugging Face hub), or a local mirror directory."""
+    recipe: Recipe = Recipe()
+    retrieval_layer: int | None = Field(default=None, ge=0)
+    """Retrieval tasks: hidden-state index to mean-pool (0 = embeddings; None = last layer).
+    XTREME-R: 8 for mBERT/XLM-R base, 14 for XLM-R large."""
+
+    @model_validator(mode="after")
+    def _builtin(self):
+        if self.task in TASKS and self.data_dir == "builtin" and not TASKS[self.task].demo_languages:
+            with_demo = [k for k, t in TASKS.items() if t.demo_languages]
+            raise ValueError(f"task '{self.task}' has no built-in demo data (only {', '.join(with_demo)} "
+                             f"has); set target.data_dir to a local mirror directory or 'hub'")
+        return self
 
     @field_validator("task")
     @classmethod
@@ -237,6 +257,10 @@ class Training(_Strict):
     eval_batch_size: int = Field(default=128, ge=1)
     max_length: int = Field(default=128, ge=8)
     max_examples: int | None = Field(default=None, ge=1)
+    doc_stride: int = Field(default=128, ge=1)
+    """QA: tokens of overlap between windows over a long context."""
+    max_query_length: int = Field(default=64, ge=1)
+    """QA: questions are cut to this many tokens."""
 
     @model_validator(mode="after")
     def _lr_positive(self):

@@ -14,7 +14,9 @@ metrics, and creates a duplicate run left RUNNING after ``Tuner.restore``. ``Swe
   ``training_iteration`` restarts after a resume);
 - tags children with ``mlflow.parentRunId`` (nested in the UI), ``xlt.role``, ``xlt.cell`` (a
   deterministic id of the categorical choices) and ``xlt.cell_name``; a failed trial is
-  marked FAILED with the reason in ``xlt.error``.
+  marked FAILED with the reason in ``xlt.error``;
+- attaches a finished trial's predictions and gold files (``predictions/``, ``labels/``, in
+  the official XTREME layout) as artifacts, so any run can be re-scored with ``xlt-score``.
 
 Tracking URI resolution: ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else
 ``sqlite:///<absolute storage>/mlflow.db`` (a relative URI would give one database per trial,
@@ -146,6 +148,13 @@ class SweepTracker:
         for i in range(0, len(batch), MAX_BATCH):
             self.client.log_batch(run_id, metrics=batch[i:i + MAX_BATCH])
         return len(batch)
+
+    def log_predictions(self, run_id: str, folder: Path) -> None:
+        """The trial's ``predictions/`` and ``labels/`` folders (official evaluator layout), so
+        ``xlt-score --predictions <run>/predictions --labels <run>/labels`` re-scores the run."""
+        for sub in ("predictions", "labels"):
+            if (Path(folder) / sub).is_dir():
+                self.client.log_artifacts(run_id, str(Path(folder) / sub), sub)
 
     def end_trial(self, run_id: str, status: str, reason: str | None = None,
                   tags: dict | None = None) -> None:

@@ -30,7 +30,7 @@ from ray.tune.search.optuna import OptunaSearch
 from orchestrator.space import OptunaSpace, plan, points, run_block
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import SweepTracker
-from trainables.trial import run_trial
+from trainables.trial import predictions_dir, run_trial
 
 DRIVER_RESOURCE = "driver_slot"
 
@@ -64,8 +64,9 @@ class MlflowCallback(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
         early = last.get("epoch", 0) < trial.config["run"]["epochs"]
-        self.tracker.end_trial(self._run(trial), "FINISHED",
-                               tags={"xlt.stopped_early": str(early).lower()})
+        run_id = self._run(trial)
+        self.tracker.log_predictions(run_id, predictions_dir(trial.config["run"], trial.trial_id))
+        self.tracker.end_trial(run_id, "FINISHED", tags={"xlt.stopped_early": str(early).lower()})
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.tracker.end_trial(self._run(trial), "FAILED", reason=_error_text(trial))

@@ -23,3 +23,13 @@ def tiny_model(tmp_path_factory) -> str:
     from trainables.models import resolve_model
 
     return resolve_model("builtin:tiny-bert", str(tmp_path_factory.mktemp("assets")))
+
+
+@pytest.fixture(scope="session")
+def mirror_dir(tmp_path_factory) -> Path:
+    """A local mirror in the raw benchmark formats (real fixtures + synthetic files)."""
+    if not FIXTURES.is_dir():
+        pytest.skip(f"real-data fixtures not found at {FIXTURES}")
+    from mirror import build_mirror
+
+    return build_mirror(tmp_path_factory.mktemp("mirror"))

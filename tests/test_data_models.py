@@ -12,10 +12,30 @@ import torch
 from trainables import data as D
 from trainables.catalog import CATALOG, intermediate_task
 from trainables.demo_data import write_demo_data
-from trainables.models import load_classifier, load_tokenizer
+from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import METHODS, build_method
-from trainables.tasks import target_task
-from trainables.tasks.pair_classification import collate, encode
+from trainables.tasks import family, target_task
+from trainables.tasks.base import EncodeConfig, TaskModel
+from trainables.tasks.classification import read_pair_tsv
+
+CLS = family("classification")
+
+
+def load_classifier(path, n):
+    encoder = load_encoder(path)
+    return TaskModel(encoder, CLS.head(encoder.config.hidden_size, target_task("xnli")))
+
+
+def _load(split, lang, demo_dir):
+    return CLS.load(target_task("xnli"), split, lang, str(demo_dir))
+
+
+def encode(tok, examples, max_length):
+    return CLS.encode(tok, examples, EncodeConfig(max_length), train=True)
+
+
+def collate(feats, pad_id):
+    return CLS.collate(feats, pad_id)
 
 
 def _digest(root):
@@ -30,7 +50,7 @@ def test_demo_target_covers_5_languages_in_3_scripts_with_balanced_labels(demo_d
     task = target_task("xnli")
     scripts = set()
     for lang in task.demo_languages:
-        rows = D.load_target(task, "test", lang, str(demo_dir))
+        rows = _load("test", lang, demo_dir)
         counts = [sum(r.label == k for r in rows) for k in range(3)]
         assert min(counts) >= len(rows) // 3 - 1
         letters = [c for r in rows[:20] for c in r.premise if c.isalpha() and not c.isascii()]
@@ -49,12 +69,12 @@ def test_tsv_errors_name_file_and_line(tmp_path):
     p = tmp_path / "test-de.tsv"
     p.write_text("a\tb\tentailment\nc\td\tmaybe\n")
     with pytest.raises(D.DataError, match=r"test-de.tsv:2: label 'maybe' is not one of"):
-        D.read_pair_tsv(p, ("entailment", "neutral", "contradiction"))
+        read_pair_tsv(p, ("entailment", "neutral", "contradiction"))
     p.write_text("a\tb\tentailment\nonly two\tcolumns\n")
     with pytest.raises(D.DataError, match=r"test-de.tsv:2: expected 3 tab-separated columns"):
-        D.read_pair_tsv(p, ("entailment",))
+        read_pair_tsv(p, ("entailment",))
     with pytest.raises(D.DataError, match=r"test-xx.tsv: file not found"):
-        D.read_pair_tsv(tmp_path / "test-xx.tsv", ("entailment",))
+        read_pair_tsv(tmp_path / "test-xx.tsv", ("entailment",))
 
 
 def test_cap_is_seeded_and_equal_across_domains():
@@ -71,7 +91,7 @@ def test_local_only_task_refuses_the_hub():
 def test_tiny_model_loads_through_from_pretrained(tiny_model, demo_dir):
     tok = load_tokenizer(tiny_model)
     model = load_classifier(tiny_model, 3)
-    feats = encode(tok, D.load_target(target_task("xnli"), "dev", "en", str(demo_dir))[:8], 64)
+    feats = encode(tok, _load("dev", "en", demo_dir)[:8], 64)
     batch = collate(feats, tok.pad_token_id)
     assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in feats)  # dynamic pad
     labels = batch.pop("labels")
@@ -82,7 +102,7 @@ def test_tiny_model_loads_through_from_pretrained(tiny_model, demo_dir):
 
 def _batch(tiny_model, demo_dir, n=16):
     tok = load_tokenizer(tiny_model)
-    feats = encode(tok, D.load_target(target_task("xnli"), "train", "en", str(demo_dir))[:n], 64)
+    feats = encode(tok, _load("train", "en", demo_dir)[:n], 64)
     return collate(feats, tok.pad_token_id)
 
 
@@ -97,12 +117,11 @@ def test_every_method_gives_a_finite_differentiable_loss_and_is_seed_determinist
     losses = []
     for _ in range(2):
         torch.manual_seed(123)
-        loss, diag = method.loss(model, model.encoder.get_input_embeddings(), batch,
-                                 torch.nn.CrossEntropyLoss())
+        loss, diag = method.loss(model, model.encoder.get_input_embeddings(), batch, CLS.loss)
         losses.append(loss.item())
     assert math.isfinite(losses[0]) and losses[0] == losses[1]
     loss.backward()
-    assert model.head.weight.grad is not None
+    assert model.head.linear.weight.grad is not None
     assert all(isinstance(v, float) for v in diag.values())
 
 

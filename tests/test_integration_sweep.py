@@ -79,18 +79,33 @@ def test_sweep_finishes_with_one_parent_and_a_child_per_cell(sweep):
                   "learning_rate", "seed", "model", "target_task"):
             assert p in c.data.params, p
         for lang in LANGS:
-            assert 0.0 <= c.data.metrics[f"xnli/{lang}/accuracy"] <= 1.0
+            assert 0.0 <= c.data.metrics[f"xnli/{lang}/accuracy"] <= 100.0
         avg = sum(c.data.metrics[f"xnli/{lang}/accuracy"] for lang in LANGS) / len(LANGS)
         assert c.data.metrics["xnli/avg/accuracy"] == pytest.approx(avg)
         assert "objective" in c.data.metrics and "pid" not in c.data.metrics
         history = client.get_metric_history(c.info.run_id, "objective")
         assert len(history) == 2, "one point per fine-tuning epoch"
         arts = {a.path for a in client.list_artifacts(c.info.run_id)}
-        assert "trial_config.json" in arts
+        assert {"trial_config.json", "predictions", "labels"} <= arts
         noisy = c.data.params["robust_method"] == "rs_rp"
         assert (float(c.data.params["noise_magnitude"]) > 0) == noisy
         assert ("robust/noise_norm_mean" in c.data.metrics) == noisy
         assert ("intermediate/train/loss" in c.data.metrics) == (c.data.params["domain"] == "legal")
+
+
+def test_a_run_is_rescored_from_its_artifacts_to_the_logged_numbers(sweep, tmp_path):
+    _, _, storage = sweep
+    client, _, children = _runs(storage, "itest")
+    run = children[0]
+    local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path)))
+    # the run covers 5 of XNLI's 15 languages: score them language by language
+    from trainables.scoring.benchmark import BENCHMARKS
+
+    bench = BENCHMARKS["xtreme-r"]["xnli"]
+    for lang in LANGS:
+        got = bench.metric(bench.reader(local / "labels" / "xnli" / f"test-{lang}.tsv"),
+                           bench.reader(local / "predictions" / "xnli" / f"test-{lang}.tsv"), lang)
+        assert got["accuracy"] == pytest.approx(run.data.metrics[f"xnli/{lang}/accuracy"], abs=1e-4)
 
 
 def test_resume_adds_no_duplicate_runs(sweep):

@@ -1,22 +1,30 @@
 """The Ray Train worker loop: one training stage on N workers (DDP; gloo on CPU, NCCL on GPU).
 
-Both stages run this loop; ``config["stage"]`` only changes which data it trains on and whether
-it evaluates the target languages at the end:
+Every stage runs this loop; ``config["stage"]`` decides what it trains and evaluates:
 
-- ``intermediate``: English intermediate task(s), a fresh head; the checkpoint's ``encoder/``
-  is what the next stage loads (the head is dropped).
-- ``finetune``: English target-task training with the trial's robust method; English dev
-  accuracy after every epoch (the selection signal: zero-shot means no target-language dev
-  data), and after the last epoch one evaluation pass over every target language at once.
+- ``intermediate``: an English intermediate task of the sweep's domain (NLI format), fresh
+  head; only the checkpoint's ``encoder/`` goes on to the next stage.
+- ``recipe``: a benchmark-recipe stage (``recipe_task``, e.g. SocialIQA before XCOPA), plain
+  training, fresh head; only the encoder goes on.
+- ``finetune``: the target's English training data (``TargetTask.trainer``: the task itself,
+  or SQuAD for XQuAD/MLQA/Tatoeba) with the trial's robust method. The English dev score of
+  that data is computed after every epoch and is the ``objective`` (zero-shot: no target-
+  language dev data is used). After the last epoch every target language is evaluated with
+  the *target's* family (for Tatoeba: the retrieval family on the QA-trained encoder), the
+  metrics are logged as ``{task}/{lang}/{metric}``, ``{task}/avg/{metric}`` and
+  ``{task}/score``, and rank 0 writes predictions and gold in the official evaluator's layout
+  under ``predictions_dir`` (logged to MLflow by the driver; ``xlt-score`` reads it).
+
+Evaluation: all sets of a family are pooled, sorted by length, sharded across ranks, run in
+one pass, and the raw outputs are gathered; rank 0 decodes and scores (Ray Train reports
+rank 0's metrics). Tokenised features come from the Arrow feature cache
+(``trainables.tasks.base.cached_features``) shared by all trials of a storage root.
 
 Resumption: every epoch ends with a checkpoint (rank 0) holding ``encoder/``, ``head.pt`` and
-``state.pt`` (optimizer, schedule, epoch, step). A worker restarted by Ray Train, or a trial
-retried by Tune under the same Train run name, starts at the epoch after the last checkpoint.
-Randomness is re-seeded from (seed, epoch, rank) at each epoch start, so a resumed run draws
-the same data order and noise as an uninterrupted one.
-
-Every rank calls ``ray.train.report`` each epoch (rank 0 with the checkpoint); metrics are
-computed from predictions gathered across ranks, so all ranks report the same numbers.
+``state.pt`` (optimizer, schedule, epoch, step). A restarted worker group, or a trial retried
+under the same Train run name, starts at the epoch after the last checkpoint. Randomness is
+re-seeded from (seed, epoch, rank) at each epoch start, so a resumed run draws the same data
+order and noise as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,10 +43,17 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from trainables import data as D
 from trainables.catalog import intermediate_task
-from trainables.models import load_classifier, load_encoder, load_tokenizer
+from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
-from trainables.tasks import target_task
-from trainables.tasks.pair_classification import accuracy, collate, encode
+from trainables.scoring.benchmark import task_summary
+from trainables.tasks import family, target_task
+from trainables.tasks.base import (
+    EncodeConfig,
+    TaskModel,
+    cached_features,
+    source_stamp,
+    tokenizer_fingerprint,
+)
 
 
 def _world() -> tuple[int, int]:
@@ -46,57 +61,114 @@ def _world() -> tuple[int, int]:
     return ctx.get_world_rank(), ctx.get_world_size()
 
 
-def _training_examples(cfg: dict):
-    """(examples, label names) for this stage's English training data."""
-    if cfg["stage"] == "intermediate":
-        keys = cfg["intermediate_tasks"]
-        if len(keys) != 1:
-            raise ValueError(f"mixing several intermediate tasks is not supported yet: {keys}")
-        entry = intermediate_task(keys[0])
-        examples = D.load_intermediate(entry, cfg["data_dir"])
-        return D.cap(examples, cfg["max_examples"], cfg["seed"]), entry.labels
-    task = target_task(cfg["target_task"])
-    examples = D.load_target(task, "train", "en", cfg["data_dir"])
-    return D.cap(examples, cfg["max_examples"], cfg["seed"]), task.labels
+class EvalSet:
+    """One named evaluation set: which task/language, its examples and features."""
+
+    def __init__(self, name: str, task, lang: str, examples, features):
+        self.name, self.task, self.lang, self.examples, self.features = name, task, lang, examples, features
 
 
-def _eval_sets(cfg: dict) -> dict[str, list]:
-    """name -> examples: English dev every epoch; the target languages' test sets at the end."""
-    if cfg["stage"] != "finetune":
-        return {}
-    task = target_task(cfg["target_task"])
-    sets = {f"dev/{task.key}/en": D.load_target(task, "dev", "en", cfg["data_dir"])}
-    for lang in cfg["languages"]:
-        sets[f"{task.key}/{lang}"] = D.load_target(task, "test", lang, cfg["data_dir"])
-    return sets
+class StageData:
+    """What a stage trains on (task entry, family, features) and evaluates."""
+
+    def __init__(self, cfg: dict, tokenizer):
+        self.cfg, self.tokenizer = cfg, tokenizer
+        self.enc = EncodeConfig(cfg["max_length"], cfg.get("doc_stride", 128), cfg.get("max_query_length", 64))
+        self.fingerprint = tokenizer_fingerprint(tokenizer)
+        stage = cfg["stage"]
+        if stage == "intermediate":
+            keys = cfg["intermediate_tasks"]
+            if len(keys) != 1:
+                raise ValueError(f"mixing several intermediate tasks is not supported yet: {keys}")
+            self.task = intermediate_task(keys[0])
+            self.family = family("classification")
+            examples = D.cap(D.load_intermediate(self.task, cfg["data_dir"]), cfg["max_examples"], cfg["seed"])
+            self.train = self._features(examples, "train", "en", train=True, source=self._inter_source())
+            self.dev: list[EvalSet] = []
+            self.final: list[EvalSet] = []
+            return
+        self.target = target_task(cfg["target_task"])
+        self.task = target_task(cfg["recipe_task"]) if stage.startswith("recipe") else self.target.trainer
+        self.family = family(self.task.family)
+        examples = D.cap(self.family.load(self.task, "train", "en", cfg["data_dir"]),
+                         cfg["max_examples"], cfg["seed"])
+        self.train = self._features(examples, "train", "en", train=True)
+        self.dev, self.final = [], []
+        if stage == "finetune":
+            if "dev" in self.task.mirror or cfg["data_dir"] == "hub":
+                self.dev.append(self._eval_set(f"dev/{self.task.key}/en", self.task, "dev", "en"))
+            for lang in cfg["languages"]:
+                self.final.append(self._eval_set(f"{self.target.key}/{lang}", self.target, "test", lang))
+
+    def _inter_source(self) -> list:
+        path = Path(self.cfg["data_dir"]) / "intermediate" / self.task.key / "train.tsv"
+        return source_stamp([path]) if self.cfg["data_dir"] != "hub" else ["hub", self.task.key]
+
+    def _source(self, task, split: str, lang: str) -> list:
+        if self.cfg["data_dir"] == "hub":
+            return ["hub", *task.hub_source(split, lang)]
+        paths = task.mirror_paths(self.cfg["data_dir"], split, lang)
+        if task.mirror_format == "xquad_r" and split == "test":  # every language's file is read
+            paths = [p for lg in task.languages for p in task.mirror_paths(self.cfg["data_dir"], split, lg)]
+        if task.mirror_format == "mewslix" and split == "test":
+            paths = [*paths, paths[0].parent / "candidate_set_entities.jsonl"]
+        return source_stamp(paths)
+
+    def _features(self, examples, split: str, lang: str, train: bool, task=None, fam=None, source=None):
+        task, fam = task or self.task, fam or self.family
+        key = {"v": 1, "tokenizer": self.fingerprint, "family": fam.name, "task": task.key, "split": split,
+               "lang": lang, "train": train, "encode": vars(self.enc),
+               "source": source if source is not None else self._source(task, split, lang),
+               "n": len(examples), "cap": [self.cfg.get("max_examples"), self.cfg["seed"]] if train else None}
+        return cached_features(self.cfg.get("cache_dir"), key,
+                               lambda: fam.encode(self.tokenizer, examples, self.enc, train))
+
+    def _eval_set(self, name: str, task, split: str, lang: str) -> EvalSet:
+        fam = family(task.family)
+        examples = fam.load(task, split, lang, self.cfg["data_dir"])
+        return EvalSet(name, task, lang, examples, self._features(examples, split, lang, False, task, fam))
 
 
 @torch.no_grad()
-def evaluate(model, sets: dict[str, list], batch_size: int, pad_id: int, device) -> dict[str, float]:
-    """Accuracy for every named set in ONE pass: all examples pooled, sorted by length,
-    sharded across ranks, predictions gathered and grouped by set afterwards."""
+def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, device) -> dict[str, list] | None:
+    """Raw outputs of every set in ONE pooled, length-sorted pass sharded across ranks;
+    returns {set name: raw outputs in feature order} on rank 0, None elsewhere."""
     rank, world = _world()
-    pooled = [(name, i, f) for name, feats in sets.items() for i, f in enumerate(feats)]
-    order = sorted(range(len(pooled)), key=lambda j: len(pooled[j][2]["input_ids"]))[rank::world]
+    pooled = [(k, i) for k, s in enumerate(sets) for i in range(len(s.features))]
+    order = sorted(range(len(pooled)),
+                   key=lambda j: len(sets[pooled[j][0]].features[pooled[j][1]]["input_ids"]))[rank::world]
+    was_training = model.training
     model.eval()
     local = []
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        batch = {k: v.to(device) for k, v in collate([pooled[j][2] for j in idx], pad_id).items()}
-        batch.pop("labels")
-        preds = model(**batch).argmax(-1).tolist()
-        local.extend(zip(idx, preds))
-    model.train()
+        feats = [sets[pooled[j][0]].features[pooled[j][1]] for j in idx]
+        batch = {k: v.to(device) for k, v in fam.collate(feats, pad_id).items()}
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+        local.extend(zip(idx, fam.raw(model(**inputs), batch)))
+    model.train(was_training)
     gathered = [local]
     if world > 1:
         gathered = [None] * world
         dist.all_gather_object(gathered, local)
-    by_set: dict[str, tuple[list, list]] = {name: ([], []) for name in sets}
-    for j, pred in (p for part in gathered for p in part):
-        name, _, feat = pooled[j]
-        by_set[name][0].append(pred)
-        by_set[name][1].append(feat["labels"])
-    return {f"{name}/accuracy": accuracy(*by_set[name]) for name in sets}
+    if rank != 0:
+        return None
+    out = {s.name: [None] * len(s.features) for s in sets}
+    for j, raw in (p for part in gathered for p in part):
+        k, i = pooled[j]
+        out[sets[k].name][i] = raw
+    return out
+
+
+def score_sets(fam, sets: list[EvalSet], raws: dict) -> tuple[dict[str, float], dict]:
+    """Decode and score each set: ({name/metric: value}, {name: predictions})."""
+    metrics, predictions = {}, {}
+    for s in sets:
+        preds = fam.decode(s.task, s.examples, s.features, raws[s.name])
+        predictions[s.name] = preds
+        for m, v in fam.score(s.task, s.lang, s.examples, preds).items():
+            metrics[f"{s.name}/{m}"] = v
+    return metrics, predictions
 
 
 def _restore(model, optimizer, scheduler) -> tuple[int, int]:
@@ -123,35 +195,60 @@ def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str)
                 "epoch": epoch, "global_step": step}, Path(d) / "state.pt")
 
 
+def _final_evaluation(cfg, data: StageData, base, pad_id, device) -> dict[str, float]:
+    """Every target language with the target's family; predictions written on rank 0."""
+    target, fam = data.target, family(data.target.family)
+    if target.family != "retrieval":
+        model = base
+    else:  # pooled embeddings of the chosen layer (Tatoeba: of the encoder the QA stage trained)
+        layer = cfg.get("retrieval_layer")
+        n_layers = base.encoder.config.num_hidden_layers
+        if layer is not None and not 0 <= layer <= n_layers:
+            raise ValueError(f"target.retrieval_layer {layer} is not a hidden-state index of this "
+                             f"encoder (0 = embeddings .. {n_layers} = last layer)")
+        model = TaskModel(base.encoder, fam.head(base.encoder.config.hidden_size, target), layer=layer)
+    raws = run_eval(model, fam, data.final, cfg["eval_batch_size"], pad_id, device)
+    if raws is None:
+        return {}
+    metrics, predictions = score_sets(fam, data.final, raws)
+    per_language = {s.lang: {m.rsplit("/", 1)[1]: v for m, v in metrics.items() if m.startswith(s.name + "/")}
+                    for s in data.final}
+    avg, score = task_summary(per_language, qa=target.family == "qa")
+    metrics.update({f"{target.key}/avg/{m}": v for m, v in avg.items()})
+    metrics[f"{target.key}/score"] = score
+    if cfg.get("predictions_dir"):
+        out = Path(cfg["predictions_dir"])
+        for s in data.final:
+            fam.write(target, s.lang, s.examples, predictions[s.name], out / "predictions", out / "labels")
+    return metrics
+
+
 def train_loop_per_worker(cfg: dict) -> None:
     rank, world = _world()
     device = ray.train.torch.get_device()
     torch.set_num_threads(max(1, int(cfg.get("cpus_per_worker", 1))))
     tokenizer = load_tokenizer(cfg["tokenizer"], cfg.get("trust_remote_code", False))
     pad_id = tokenizer.pad_token_id
-    examples, labels = _training_examples(cfg)
-    train = encode(tokenizer, examples, cfg["max_length"])
-    evals = {k: encode(tokenizer, v, cfg["max_length"]) for k, v in _eval_sets(cfg).items()}
-    final_sets = {k: v for k, v in evals.items() if not k.startswith("dev/")}
-    dev_sets = {k: v for k, v in evals.items() if k.startswith("dev/")}
+    data = StageData(cfg, tokenizer)
+    fam = data.family
 
     torch.manual_seed(cfg["seed"])  # same head init on every rank (DDP also broadcasts it)
-    model = load_classifier(cfg["encoder"], len(labels), cfg.get("trust_remote_code", False))
+    encoder = load_encoder(cfg["encoder"], cfg.get("trust_remote_code", False))
+    model = TaskModel(encoder, fam.head(encoder.config.hidden_size, data.task))
     model = ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
     base = model.module if hasattr(model, "module") else model
     method = build_method(cfg["robust_method"], cfg["noise_magnitude"], cfg.get("robust_options"))
-    sampler = DistributedSampler(train, num_replicas=world, rank=rank, shuffle=True,
+    sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True,
                                  seed=cfg["seed"], drop_last=False)
     per_worker = max(1, cfg["batch_size"] // world)  # batch_size is the global batch
-    loader = DataLoader(train, batch_size=per_worker, sampler=sampler,
-                        collate_fn=lambda f: collate(f, pad_id))
+    loader = DataLoader(data.train, batch_size=per_worker, sampler=sampler,
+                        collate_fn=lambda f: fam.collate(f, pad_id))
     steps = cfg["epochs"] * len(loader)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"],
                                   weight_decay=cfg.get("weight_decay", 0.01))
     warmup = int(cfg.get("warmup_ratio", 0.1) * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
-    loss_fn = torch.nn.CrossEntropyLoss()
     start_epoch, step = _restore(model, optimizer, scheduler)
 
     for epoch in range(start_epoch, cfg["epochs"]):
@@ -160,7 +257,7 @@ def train_loop_per_worker(cfg: dict) -> None:
         t0, total, n, diag = time.perf_counter(), 0.0, 0, {}
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, loss_fn)
+            loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, fam.loss)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"non-finite training loss {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
@@ -173,18 +270,18 @@ def train_loop_per_worker(cfg: dict) -> None:
                 diag[k] = diag.get(k, 0.0) + v
         wall = time.perf_counter() - t0
         metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
-                   "train/epoch_s": wall, "train/examples_per_s": len(train) / max(wall, 1e-9),
+                   "train/epoch_s": wall, "train/examples_per_s": len(data.train) / max(wall, 1e-9),
                    **{f"robust/{k}": v / max(1, n) for k, v in diag.items()},
                    **cfg.get("report_extra", {})}
-        last = epoch + 1 == cfg["epochs"]
-        metrics.update(evaluate(model, {**dev_sets, **(final_sets if last else {})},
-                                cfg["eval_batch_size"], pad_id, device))
-        if dev_sets:
-            metrics["objective"] = metrics[f"{next(iter(dev_sets))}/accuracy"]
-        if last and final_sets:
-            task = cfg["target_task"]
-            metrics[f"{task}/avg/accuracy"] = sum(
-                metrics[f"{k}/accuracy"] for k in final_sets) / len(final_sets)
+        if data.dev:
+            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device)
+            if raws is not None:
+                dev_metrics, _ = score_sets(fam, data.dev, raws)
+                metrics.update(dev_metrics)
+                per_lang = {"en": {m.rsplit("/", 1)[1]: v for m, v in dev_metrics.items()}}
+                metrics["objective"] = task_summary(per_lang, qa=fam.name == "qa")[1]
+        if epoch + 1 == cfg["epochs"] and data.final:
+            metrics.update(_final_evaluation(cfg, data, base, pad_id, device))
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
                 _save(model, tokenizer, optimizer, scheduler, epoch, step, d)

@@ -7,8 +7,8 @@ is materialised once per storage root: a WordPiece tokenizer trained on the demo
 with ``save_pretrained``. Concurrent trials serialise on a file lock; the result is
 bit-identical whichever trial builds it.
 
-The classifier is encoder + dropout + linear on the first token. Stages hand on only the
-encoder (``save_pretrained`` into ``encoder/``); every stage builds a fresh head.
+Stages hand on only the encoder (``save_pretrained`` into ``encoder/``); every stage puts a
+fresh task head on it (``trainables.tasks.base.TaskModel``).
 """
 
 from __future__ import annotations
@@ -73,25 +73,6 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-class EncoderClassifier(nn.Module):
-    """Pretrained encoder + a fresh linear head on the first token's final hidden state."""
-
-    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
-        kwargs = {"attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
-        if input_ids is not None:
-            kwargs["input_ids"] = input_ids
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
-        return self.head(self.dropout(hidden[:, 0]))
-
-
 def load_encoder(path: str, trust_remote_code: bool = False) -> nn.Module:
     """``AutoModel.from_pretrained`` without the pooler where the architecture has one: the
     head reads the first token's hidden state, and an unused pooler would make DDP fail
@@ -101,7 +82,3 @@ def load_encoder(path: str, trust_remote_code: bool = False) -> nn.Module:
                                          add_pooling_layer=False)
     except TypeError:  # architectures without a pooler reject the argument
         return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
-
-
-def load_classifier(encoder_path: str, num_labels: int, trust_remote_code: bool = False):
-    return EncoderClassifier(load_encoder(encoder_path, trust_remote_code), num_labels)

@@ -1,4 +1,5 @@
-"""One trial: intermediate-task training -> robust fine-tuning -> zero-shot evaluation.
+"""One trial: intermediate-task training -> [benchmark recipe] -> robust fine-tuning -> zero-shot
+evaluation.
 
 ``run_trial(config)`` is the function Ray Tune runs per trial (the supported Train-in-Tune
 shape in Ray 2.60: ``Tuner(TorchTrainer)`` no longer works). Each training stage is its own
@@ -8,6 +9,12 @@ language happens once, at the end of the fine-tuning stage, in the same worker g
 ``config`` is the resolved trial: the sampled axes (``domain``, ``robust_method``,
 ``noise_magnitude``, ``learning_rate``, ``seed``) merged with the static ``run`` block built
 by the orchestrator (model, task, languages, training knobs, resources, storage paths).
+
+Stages (see ``trainables.tasks`` for how a target's recipe and ``train_from`` combine with
+the domain axis): ``intermediate`` (domains other than ``none``), ``recipe-{key}`` for each
+benchmark-recipe stage of the target (XCOPA: SocialIQA), ``finetune``. Each hands only its
+encoder to the next. The fine-tuning stage writes the trial's predictions and gold files in
+the official layout to ``{storage}/predictions/{trial_id}``; the driver logs them to MLflow.
 
 Retries and resume: Train runs are named ``{stage}-{trial_id}``, so a retried trial's
 TorchTrainer finds its own checkpoints; a stage that finished writes a small manifest entry
@@ -28,6 +35,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables.loop import train_loop_per_worker
 from trainables.models import resolve_model
+from trainables.tasks import target_task
 
 STAGE_KEYS = ("epochs", "learning_rate", "max_examples")
 
@@ -94,8 +102,12 @@ def resolve_data_dir(data_dir: str, assets: str) -> str:
     return str(out)
 
 
+def predictions_dir(run: dict, trial_id: str) -> Path:
+    return Path(run["storage"]) / "predictions" / trial_id
+
+
 def stage_config(config: dict) -> dict:
-    """The worker-loop config shared by both stages, from a resolved trial config."""
+    """The worker-loop config shared by all stages, from a resolved trial config."""
     run = config["run"]
     data_dir = resolve_data_dir(run["data_dir"], run["assets"])
     model = resolve_model(run["model"], run["assets"])
@@ -104,6 +116,9 @@ def stage_config(config: dict) -> dict:
         "encoder": model, "tokenizer": run.get("tokenizer") or model,
         "max_length": run["max_length"], "batch_size": run["batch_size"],
         "eval_batch_size": run["eval_batch_size"], "seed": int(config["seed"]),
+        "doc_stride": run.get("doc_stride", 128), "max_query_length": run.get("max_query_length", 64),
+        "retrieval_layer": run.get("retrieval_layer"),
+        "cache_dir": str(Path(run["assets"]) / "features"),
         "cpus_per_worker": run["resources"]["cpus_per_worker"],
         "trust_remote_code": run.get("trust_remote_code", False),
     }
@@ -126,9 +141,20 @@ def run_trial(config: dict) -> None:
         encoder = str(Path(done["checkpoint"]) / "encoder")
         extra = {f"intermediate/{k}": float(v) for k, v in done["metrics"].items()
                  if k in ("train/loss", "train/epoch_s", "global_step")}
+    recipe = run.get("recipe") or {}
+    if recipe.get("enabled", True):
+        for key in target_task(run["target_task"]).recipe:
+            done = _stage({**base, "encoder": encoder, "recipe_task": key, "robust_method": "none",
+                           "noise_magnitude": 0.0, "epochs": recipe["epochs"],
+                           "learning_rate": recipe["learning_rate"], "max_examples": recipe["max_examples"]},
+                          run, trial_id, f"recipe-{key}", report_to_tune=False)
+            encoder = str(Path(done["checkpoint"]) / "encoder")
+            extra.update({f"recipe/{key}/{k}": float(v) for k, v in done["metrics"].items()
+                          if k in ("train/loss", "train/epoch_s", "global_step")})
     _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
             "noise_magnitude": float(config["noise_magnitude"]),
             "robust_options": run["robust_options"].get(config["robust_method"], {}),
             "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
-            "max_examples": run["max_examples"], "report_extra": extra},
+            "max_examples": run["max_examples"], "report_extra": extra,
+            "predictions_dir": str(predictions_dir(run, trial_id))},
            run, trial_id, "finetune", report_to_tune=True)

@@ -1,10 +1,12 @@
 """The robust-method interface and plain fine-tuning (``none``).
 
 A method turns one batch into a loss. It receives the (possibly DDP-wrapped) model, which it
-must call for the forward pass so gradient synchronisation still happens, and the input
+must call for the forward pass so gradient synchronisation still happens, the input
 embedding module, so that methods which perturb embeddings compute ``inputs_embeds`` once
-and call the model with them. It returns the loss and a dict of diagnostics (plain floats)
-that the loop averages over the epoch and reports as ``robust/<name>``.
+and call the model with them, and the task family's loss ``loss_fn(outputs, batch)``, so a
+method never needs to know whether the head classifies, tags, extracts spans or embeds. It
+returns the loss and a dict of diagnostics (plain floats) that the loop averages over the
+epoch and reports as ``robust/<name>``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Protocol
 import torch
 from torch import nn
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from trainables.tasks.base import MODEL_INPUTS
+
+LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 
 class RobustMethod(Protocol):
@@ -27,8 +31,8 @@ class RobustMethod(Protocol):
 
 
 def forward(model: nn.Module, batch: dict[str, torch.Tensor], **override) -> torch.Tensor:
-    """Call the model with the batch's model inputs (labels excluded), overriding some."""
-    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    """Call the model with the batch's model inputs (targets excluded), overriding some."""
+    inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
     inputs.update(override)
     if "inputs_embeds" in inputs:
         inputs.pop("input_ids", None)
@@ -39,7 +43,7 @@ class PlainFineTuning:
     key = "none"
 
     def loss(self, model, embed, batch, loss_fn):
-        return loss_fn(forward(model, batch), batch["labels"]), {}
+        return loss_fn(forward(model, batch), batch), {}
 
 
 def build(key: str, magnitude: float, options: dict) -> RobustMethod:

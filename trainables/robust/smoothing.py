@@ -33,7 +33,7 @@ class GaussianEmbeddingNoise:
     def loss(self, model, embed, batch, loss_fn):
         noisy, norms = self.perturb(embed(batch["input_ids"]), batch["attention_mask"])
         logits = forward(model, batch, inputs_embeds=noisy)
-        return loss_fn(logits, batch["labels"]), {"noise_norm_mean": float(norms.mean())}
+        return loss_fn(logits, batch), {"noise_norm_mean": float(norms.mean())}
 
 
 def build(key: str, magnitude: float, options: dict):

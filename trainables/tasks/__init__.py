@@ -1,51 +1,245 @@
-"""Target tasks (zero-shot evaluation targets), one registry entry per task.
+"""Target tasks: the XTREME-R suite (plus PAWS-X from XTREME), one registry entry per task.
 
-A task names its family (which decides the head, the inputs and the metric), its languages
-exactly as XTREME-R lists them, its hub source and its local-mirror layout. The walking
-skeleton implements the sentence-pair classification family (``pair_classification``) and the
-XNLI entry; later issues add the rest of the XTREME-R suite here, each as one more entry.
+An entry says which *family* module handles it (inputs, head, decoding, metric), its
+evaluation languages (exactly the official evaluator's lists, in its order), its English
+training data, its per-language evaluation split, its hub source and its local-mirror layout.
 
-Local-mirror layout (the XTREME download layout): ``{data_dir}/{task}/{split}-{lang}.tsv``
-with English ``train``/``dev`` and per-language ``test`` files.
+How a trial uses an entry (``trainables.trial``)::
+
+    pretrained encoder
+      -> [intermediate stage: the sweep's domain axis; skipped for domain "none"]
+      -> [recipe stages: the benchmark's own fixed English pre-training, e.g. SocialIQA for
+          XCOPA; plain training, the same for every cell]
+      -> fine-tuning stage: English training data of ``train_from`` (default: the task
+         itself) with the trial's robust method; English dev score every epoch (objective)
+      -> zero-shot evaluation of every language with the task's own family
+
+- XCOPA follows the XTREME-R recipe: SocialIQA, then English COPA, then XCOPA. The sweep's
+  intermediate domain comes *before* SocialIQA, so every cell gets the benchmark recipe and
+  the domain axis measures what the domain adds on top of it (``domain: none`` is exactly
+  the XTREME-R baseline).
+- Tatoeba is evaluated with an encoder fine-tuned on SQuAD, as XTREME-R does:
+  ``train_from: squad`` makes the fine-tuning stage train extractive QA on SQuAD v1.1 (with
+  the robust method), and the retrieval family then embeds Tatoeba with that encoder (no
+  head). The sweep expresses it by targeting ``tatoeba``; nothing else changes.
+
+Local mirror: ``{data_dir}/`` + the entry's ``mirror`` template per split, in the raw
+formats the benchmark ships; ``{lang}``, ``{iso3}`` (Tatoeba's ISO 639-3 file codes) and
+``{name}`` (TyDiQA's English language names) are filled in, and a ``*`` matches several
+files that are read in sorted order (UD treebanks of one language). ``README.md`` lists them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import glob
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from trainables.data import DataError
 from trainables.registry import unknown
+
+FAMILIES = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
+
+UPOS = ("NOUN", "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NUM", "PART", "PRON", "PROPN",
+        "PUNCT", "SCONJ", "SYM", "VERB", "X")
+NER = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+
+# Tatoeba file codes (LASER release), as XTREME-R maps them.
+ISO3 = {"af": "afr", "ar": "ara", "az": "aze", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell",
+        "es": "spa", "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb",
+        "hi": "hin", "hu": "hun", "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat",
+        "kk": "kaz", "ko": "kor", "lt": "lit", "ml": "mal", "mr": "mar", "nl": "nld", "pl": "pol",
+        "pt": "por", "ro": "ron", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha",
+        "tl": "tgl", "tr": "tur", "uk": "ukr", "ur": "urd", "vi": "vie", "zh": "cmn"}
+# TyDiQA-GoldP file names and question-id prefixes use English language names.
+TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
+# UD-POS hub configs (google/xtreme, UD 2.5) use English language names.
+UD_NAMES = {"af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "de": "German", "el": "Greek",
+            "en": "English", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
+            "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian",
+            "id": "Indonesian", "it": "Italian", "ja": "Japanese", "kk": "Kazakh", "ko": "Korean",
+            "mr": "Marathi", "nl": "Dutch", "pt": "Portuguese", "ru": "Russian", "ta": "Tamil",
+            "te": "Telugu", "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "ur": "Urdu",
+            "vi": "Vietnamese", "yo": "Yoruba", "zh": "Chinese"}
+
+
+def _langs(s: str) -> tuple[str, ...]:
+    return tuple(s.split(","))
 
 
 @dataclass(frozen=True)
 class TargetTask:
     key: str
     family: str
-    """Module under ``trainables.tasks`` that builds inputs, head and metric."""
+    """Module under ``trainables.tasks`` that handles this task."""
     languages: tuple[str, ...]
-    """Evaluation languages (ISO 639-1), as the benchmark lists them."""
-    labels: tuple[str, ...]
-    metric: str
-    hub_id: str
-    """Hub dataset id; the language is the hub config."""
+    """Evaluation languages, as the official evaluator lists them."""
+    mirror: dict[str, str]
+    """split (train/dev/test) -> path template under the mirror directory."""
+    mirror_format: str = ""
+    """Which of the family's raw formats the files are in (conllu/panx, copa/siqa, ...)."""
+    labels: tuple[str, ...] = ()
+    hub: dict[str, tuple] = field(default_factory=dict)
+    """split -> (dataset id, config template, hub split)."""
+    hub_fields: tuple[str, ...] = ()
+    train_from: str | None = None
+    """Entry whose English train/dev data and family train the encoder (default: this one)."""
+    recipe: tuple[str, ...] = ()
+    """Benchmark-recipe stages trained (plain) before fine-tuning, e.g. ('siqa',) for XCOPA."""
+    qa_normalization: str = "squad"
+    retrieval_layer: int | None = None
+    """Hidden-state index the retrieval family pools (None: the last layer)."""
+    group: str = ""
+    benchmark: str = "xtreme-r"
+    target: bool = True
+    """False for training-only entries (squad, siqa)."""
     demo_languages: tuple[str, ...] = ()
-    """Languages the built-in demo data covers (``data_dir: builtin``)."""
+    """Languages of the built-in demo data (``data_dir: builtin``)."""
+    source: str = ""
+    """Where the raw data comes from (for the README and error messages)."""
+
+    @property
+    def trainer(self) -> TargetTask:
+        """The entry whose training data and family the fine-tuning stage uses."""
+        return target_task(self.train_from) if self.train_from else self
+
+    @property
+    def mirror_doc(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in self.mirror.items())
+
+    def _fill(self, template: str, lang: str) -> str:
+        return template.format(lang=lang, iso3=ISO3.get(lang, lang), name=TYDIQA_NAMES.get(lang, lang),
+                               Name=UD_NAMES.get(lang, lang))
+
+    def mirror_paths(self, data_dir: str, split: str, lang: str) -> list[Path]:
+        if split not in self.mirror:
+            raise DataError(f"{self.key} has no '{split}' split in a local mirror ({self.mirror_doc})")
+        pattern = str(Path(data_dir) / self._fill(self.mirror[split], lang))
+        if "*" not in pattern:
+            return [Path(pattern)]
+        paths = sorted(Path(p) for p in glob.glob(pattern))
+        if not paths:
+            raise DataError(f"{pattern}: no file matches ({self.key} {split}, language {lang})")
+        return paths
+
+    def mirror_path(self, data_dir: str, split: str, lang: str) -> Path:
+        return self.mirror_paths(data_dir, split, lang)[0]
+
+    def hub_source(self, split: str, lang: str) -> tuple:
+        if split not in self.hub:
+            raise DataError(f"{self.key} {split}: no hub source in a format datasets can load; use a "
+                            f"local mirror ({self.mirror_doc})")
+        hub_id, config, hub_split = self.hub[split]
+        return hub_id, (self._fill(config, lang) if config else None), hub_split
 
 
-TASKS: dict[str, TargetTask] = {
-    "xnli": TargetTask(
-        key="xnli",
-        family="pair_classification",
-        languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr",
-                   "ur", "vi", "zh"),
-        labels=("entailment", "neutral", "contradiction"),
-        metric="accuracy",
-        hub_id="facebook/xnli",
-        demo_languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "zh"),
-    ),
-}
+def family(name: str):
+    """The family module's ``FAMILY`` object."""
+    if name not in FAMILIES:
+        raise KeyError(unknown("task family", name, FAMILIES))
+    return importlib.import_module(f"trainables.tasks.{name}").FAMILY
+
+
+XNLI_LANGS = _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh")
+
+_ENTRIES = [
+    TargetTask(
+        "xnli", "classification", XNLI_LANGS, labels=("entailment", "neutral", "contradiction"),
+        mirror={"train": "xnli/train-en.tsv", "dev": "xnli/dev-en.tsv", "test": "xnli/test-{lang}.tsv"},
+        hub={"train": ("facebook/xnli", "{lang}", "train"), "dev": ("facebook/xnli", "{lang}", "validation"),
+             "test": ("facebook/xnli", "{lang}", "test")},
+        hub_fields=("premise", "hypothesis", "label"), group="classification",
+        demo_languages=_langs("ar,bg,de,el,en,es,fr,hi,ru,zh"),
+        source="XNLI 1.0 / MultiNLI English train (facebook/xnli)"),
+    TargetTask(
+        "pawsx", "classification", _langs("de,en,es,fr,ja,ko,zh"), labels=("0", "1"),
+        mirror={"train": "pawsx/en/train.tsv", "dev": "pawsx/en/dev_2k.tsv", "test": "pawsx/{lang}/test_2k.tsv"},
+        hub={"train": ("google/xtreme", "PAWS-X.{lang}", "train"),
+             "dev": ("google/xtreme", "PAWS-X.{lang}", "validation"),
+             "test": ("google/xtreme", "PAWS-X.{lang}", "test")},
+        hub_fields=("sentence1", "sentence2", "label"), group="classification", benchmark="xtreme",
+        source="PAWS-X x-final (google-research-datasets/paws)"),
+    TargetTask(
+        "xcopa", "multiple_choice", _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"), mirror_format="copa",
+        mirror={"train": "copa/train.jsonl", "dev": "copa/val.jsonl", "test": "xcopa/{lang}/test.{lang}.jsonl"},
+        hub={"train": ("aps/super_glue", "copa", "train"), "dev": ("aps/super_glue", "copa", "validation"),
+             "test": ("cambridgeltl/xcopa", "{lang}", "test")},
+        recipe=("siqa",), group="classification",
+        source="XCOPA (cambridgeltl/xcopa); English COPA (SuperGLUE); SocialIQA first"),
+    TargetTask(
+        "siqa", "multiple_choice", ("en",), mirror_format="siqa",
+        mirror={"train": "siqa/train.jsonl", "dev": "siqa/dev.jsonl"},
+        hub={"train": ("allenai/social_i_qa", None, "train"), "dev": ("allenai/social_i_qa", None, "validation")},
+        target=False, source="SocialIQA (socialiqa-train-dev: {split}.jsonl + {split}-labels.lst)"),
+    TargetTask(
+        "udpos", "tagging", _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,"
+                                   "ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"),
+        mirror_format="conllu", labels=UPOS,
+        mirror={"train": "udpos/en/*-ud-train.conllu", "dev": "udpos/en/*-ud-dev.conllu",
+                "test": "udpos/{lang}/*-ud-test.conllu"},
+        hub={"train": ("google/xtreme", "udpos.English", "train"),
+             "dev": ("google/xtreme", "udpos.English", "validation"),
+             "test": ("google/xtreme", "udpos.{Name}", "test")},
+        hub_fields=("tokens", "pos_tags"), group="tagging",
+        source="Universal Dependencies 2.7 treebanks (all treebanks of a language)"),
+    TargetTask(
+        "panx", "tagging", _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
+                                  "es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,lt,pa,gu,ro"),
+        mirror_format="panx", labels=NER,
+        mirror={"train": "panx/en/train", "dev": "panx/en/dev", "test": "panx/{lang}/test"},
+        hub={"train": ("unimelb-nlp/wikiann", "en", "train"), "dev": ("unimelb-nlp/wikiann", "en", "validation"),
+             "test": ("unimelb-nlp/wikiann", "{lang}", "test")},
+        hub_fields=("tokens", "ner_tags"), group="tagging",
+        source="WikiANN with the Rahimi et al. splits (PAN-X)"),
+    TargetTask(
+        "squad", "qa", ("en",), mirror={"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json"},
+        hub={"train": ("rajpurkar/squad", None, "train"), "dev": ("rajpurkar/squad", None, "validation")},
+        target=False, source="SQuAD v1.1"),
+    TargetTask(
+        "xquad", "qa", _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro"), mirror={"test": "xquad/xquad.{lang}.json"},
+        hub={"test": ("google/xquad", "xquad.{lang}", "validation")}, train_from="squad", group="qa",
+        source="XQuAD (google-deepmind/xquad); trained on SQuAD v1.1"),
+    TargetTask(
+        "mlqa", "qa", _langs("en,es,de,ar,hi,vi,zh"),
+        mirror={"test": "mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json"},
+        hub={"test": ("google/xtreme", "MLQA.{lang}.{lang}", "test")}, train_from="squad",
+        qa_normalization="mlqa", group="qa", source="MLQA v1 (facebookresearch/MLQA); trained on SQuAD v1.1"),
+    TargetTask(
+        "tydiqa", "qa", _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
+        mirror={"train": "tydiqa/tydiqa-goldp-v1.1-train.json",
+                "dev": "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-english.json",
+                "test": "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{name}.json"},
+        hub={"train": ("google-research-datasets/tydiqa", "secondary_task", "train"),
+             "dev": ("google-research-datasets/tydiqa", "secondary_task", "validation"),
+             "test": ("google-research-datasets/tydiqa", "secondary_task", "validation")},
+        group="qa", source="TyDiQA-GoldP v1.1 (English GoldP train; test = the GoldP dev sets)"),
+    TargetTask(
+        "tatoeba", "retrieval", _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
+                                       "es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"),
+        mirror_format="tatoeba", mirror={"test": "tatoeba/tatoeba.{iso3}-eng.{iso3}"},
+        train_from="squad", group="retrieval",
+        source="Tatoeba (facebookresearch/LASER data/tatoeba/v1); encoder fine-tuned on SQuAD v1.1"),
+    TargetTask(
+        "lareqa", "retrieval", _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh"), mirror_format="xquad_r",
+        mirror={"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json",
+                "test": "lareqa/xquad-r/{lang}.json"},
+        group="retrieval", source="XQuAD-R (google-research-datasets/lareqa); dual encoder on SQuAD v1.1"),
+    TargetTask(
+        "mewslix", "retrieval", _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"), mirror_format="mewslix",
+        mirror={"train": "mewslix/wikipedia_pairs-train.jsonl", "dev": "mewslix/wikipedia_pairs-dev.jsonl",
+                "test": "mewslix/wikinews_mentions-test.jsonl"},
+        group="retrieval",
+        source="Mewsli-X (get-mewsli-x.sh in google-research dense_representations_for_entity_retrieval)"),
+]
+
+ALL_TASKS: dict[str, TargetTask] = {t.key: t for t in _ENTRIES}
+TASKS: dict[str, TargetTask] = {k: t for k, t in ALL_TASKS.items() if t.target}
+"""The tasks a sweep may target."""
 
 
 def target_task(key: str) -> TargetTask:
-    if key not in TASKS:
+    if key not in ALL_TASKS:
         raise KeyError(unknown("target task", key, TASKS))
-    return TASKS[key]
+    return ALL_TASKS[key]

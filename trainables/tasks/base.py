@@ -1,0 +1,139 @@
+"""The task-family interface, the shared heads' plumbing and the tokenised-feature cache.
+
+A *family* (one module under ``trainables.tasks``) knows one kind of task end to end:
+
+==================  =====================================================================
+``load``            raw examples of one split and language, from a local mirror (the
+                    formats the benchmark ships) or the hub; errors name file and line
+``encode``          examples -> features (plain dicts of int lists; no padding)
+``collate``         features -> a padded batch (dynamic padding: the longest in the batch)
+``head``            the module on top of the encoder's hidden states
+``loss``            head outputs + batch -> scalar training loss
+``raw``             head outputs -> one picklable raw output per feature (gathered across
+                    ranks at evaluation)
+``decode``          examples + features + raw outputs -> predictions, one per example
+``score``           predictions vs gold -> the official metrics (``trainables.scoring``)
+``write``           predictions and gold in the official evaluator's folder layout
+==================  =====================================================================
+
+Robust methods only see ``model(input_ids/inputs_embeds, attention_mask, token_type_ids)``
+and ``family.loss(outputs, batch)``, so every method works with every family.
+
+Feature cache: tokenising XQuAD or PAN-X for 40 languages costs more than a tiny model's
+whole training, and every trial of a sweep tokenises the same files with the same tokenizer.
+``cached_features`` stores each (tokenizer, family, task, split, language, lengths, source
+file) combination once as an Arrow IPC file under the storage root and memory-maps it on
+reuse; the key includes the source file's size and mtime, so an edited file is re-read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    max_length: int
+    doc_stride: int = 128
+    """QA: overlap between windows over a long context."""
+    max_query_length: int = 64
+    """QA: questions are cut to this many tokens."""
+
+
+def pad_inputs(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the model inputs of ``features`` to the longest one (dynamic padding)."""
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {}
+    for key, fill in zip(MODEL_INPUTS, (None, 0, 0)):
+        if key in features[0]:
+            fill = pad_id if key == "input_ids" else fill
+            batch[key] = torch.tensor([list(f[key]) + [fill] * (width - len(f[key])) for f in features])
+    return batch
+
+
+def pad_sequences(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows])
+
+
+def tokenizer_inputs(enc, i: int) -> dict:
+    """The model-input lists of row ``i`` of a tokenizer's batch output."""
+    return {k: list(enc[k][i]) for k in MODEL_INPUTS if k in enc}
+
+
+class TaskModel(nn.Module):
+    """A pretrained encoder with a family's head on top.
+
+    ``layer`` picks the hidden layer the head reads (``None``: the last); retrieval reads a
+    chosen layer. The forward signature is what robust methods call."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, layer: int | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.layer = layer
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
+        kwargs = {"attention_mask": attention_mask}
+        if inputs_embeds is not None:
+            kwargs["inputs_embeds"] = inputs_embeds
+        else:
+            kwargs["input_ids"] = input_ids
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        if self.layer is None:
+            hidden = self.encoder(**kwargs).last_hidden_state
+        else:
+            hidden = self.encoder(**kwargs, output_hidden_states=True).hidden_states[self.layer]
+        return self.head(hidden, attention_mask)
+
+
+def source_stamp(paths: Sequence[Path]) -> list:
+    """Identity of source files for cache keys: path, size and mtime of each."""
+    out = []
+    for p in paths:
+        st = Path(p).stat()
+        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Changes whenever the tokenizer's vocabulary or settings change."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    extra = json.dumps([type(tokenizer).__name__, tokenizer.model_max_length,
+                        getattr(tokenizer, "padding_side", None)])
+    return hashlib.sha1((text + extra).encode()).hexdigest()[:16]
+
+
+def cached_features(cache_dir: str | None, key: dict, build: Callable[[], list[dict]]) -> list[dict]:
+    """``build()`` once per ``key``; later calls read the Arrow file written the first time."""
+    if cache_dir is None:
+        return build()
+    import pyarrow as pa
+
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / f"{digest}.arrow"
+    if path.is_file():
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all().to_pylist()
+    features = build()
+    if features:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist(features)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)  # atomic: concurrent trials may build the same entry
+        (path.with_suffix(".json")).write_text(json.dumps(key, sort_keys=True, default=str))
+    return features

@@ -1,0 +1,141 @@
+"""Sentence-pair classification (XNLI, PAWS-X, and the NLI intermediate tasks).
+
+Inputs: ``tokenizer(sentence1, sentence2)`` truncated to ``max_length``; head: dropout and a
+linear layer on the first token's final hidden state (the "pooled output" of XTREME's
+fine-tuning code, without BERT's extra tanh pooler); loss: cross-entropy; metric: accuracy.
+
+Mirror format: tab-separated ``sentence1<TAB>sentence2<TAB>label`` (XNLI as the XTREME
+download writes it) or ``id<TAB>sentence1<TAB>sentence2<TAB>label`` (PAWS-X ``x-final``); a
+header line naming the columns is skipped. Labels are the names in the task's label set
+(``entailment``, ``0``/``1`` ...). Official prediction layout: one label name per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from trainables.data import DataError, hub_rows
+from trainables.scoring.metrics import accuracy
+from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
+
+_HEADERS = (["premise", "hypothesis", "label"], ["sentence1", "sentence2", "label"],
+            ["id", "sentence1", "sentence2", "label"])
+
+
+@dataclass(frozen=True)
+class PairExample:
+    premise: str
+    hypothesis: str
+    label: int
+
+
+def read_pair_tsv(path: str | Path, labels: tuple[str, ...]) -> list[PairExample]:
+    """Read a 3- or 4-column pair file; every bad line is an error naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    index = {name: i for i, name in enumerate(labels)}
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if n == 1 and [c.lower() for c in cols] in _HEADERS:
+                continue
+            if len(cols) == 4:
+                cols = cols[1:]
+            if len(cols) != 3:
+                raise DataError(f"{path}:{n}: expected 3 tab-separated columns "
+                                f"(sentence1, sentence2, label) or 4 (id first), found {len(cols)}")
+            if cols[2] not in index:
+                raise DataError(f"{path}:{n}: label '{cols[2]}' is not one of {', '.join(labels)}")
+            rows.append(PairExample(cols[0], cols[1], index[cols[2]]))
+    if not rows:
+        raise DataError(f"{path}: no examples")
+    return rows
+
+
+def pairs_from_hub(source: tuple, fields: tuple[str, str, str], labels: tuple[str, ...]) -> list[PairExample]:
+    """Hub rows -> examples; ``fields`` are the (sentence1, sentence2, label) columns."""
+    first, second, label = fields
+    index = {name: i for i, name in enumerate(labels)}
+    out = []
+    for where, row, names in hub_rows(*source):
+        raw = row[label]
+        if raw is None or raw == -1:  # unlabeled rows (GLUE test)
+            continue
+        name = names[label][raw] if label in names else str(raw)
+        if name not in index:
+            raise DataError(f"{where}: label '{name}' is not one of {', '.join(labels)}")
+        out.append(PairExample(row[first], row[second], index[name]))
+    return out
+
+
+class FirstTokenHead(nn.Module):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden, attention_mask):
+        return self.linear(self.dropout(hidden[:, 0]))
+
+
+class PairClassification:
+    name = "classification"
+    extension = "tsv"
+    hub_fields = ("premise", "hypothesis", "label")
+
+    def load(self, task, split: str, lang: str, data_dir: str) -> list[PairExample]:
+        if data_dir == "hub":
+            fields = task.hub_fields or self.hub_fields
+            return pairs_from_hub(task.hub_source(split, lang), fields, task.labels)
+        return read_pair_tsv(task.mirror_path(data_dir, split, lang), task.labels)
+
+    def source_files(self, task, split, lang, data_dir) -> list[Path]:
+        return [task.mirror_path(data_dir, split, lang)]
+
+    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+        enc = tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],
+                        truncation=True, max_length=cfg.max_length)
+        return [{**tokenizer_inputs(enc, i), "labels": e.label, "example": i}
+                for i, e in enumerate(examples)]
+
+    def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
+        return {**pad_inputs(features, pad_id), "labels": torch.tensor([f["labels"] for f in features])}
+
+    def head(self, hidden_size: int, task) -> nn.Module:
+        return FirstTokenHead(hidden_size, len(task.labels))
+
+    def loss(self, outputs, batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(outputs, batch["labels"])
+
+    def raw(self, outputs, batch) -> list:
+        return outputs.argmax(-1).tolist()
+
+    def decode(self, task, examples, features, raw) -> list[str]:
+        preds = [None] * len(examples)
+        for f, r in zip(features, raw):
+            preds[f["example"]] = task.labels[r]
+        return preds
+
+    def gold(self, task, examples) -> list[str]:
+        return [task.labels[e.label] for e in examples]
+
+    def score(self, task, lang, examples, predictions) -> dict[str, float]:
+        return accuracy(self.gold(task, examples), predictions)
+
+    def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
+        from trainables.scoring.benchmark import write_lines
+
+        write_lines(pred_dir / task.key / f"test-{lang}.tsv", predictions)
+        write_lines(label_dir / task.key / f"test-{lang}.tsv", self.gold(task, examples))
+
+
+FAMILY = PairClassification()

@@ -1,0 +1,180 @@
+"""Multiple choice (XCOPA; English COPA and SocialIQA for training): one score per choice.
+
+Inputs: every choice is its own sequence ``tokenizer(context, prompt + " " + choice)``, where
+the prompt asks the example's question (COPA: "What was the cause?" / "What happened as a
+result?"; SocialIQA: its own question); the choices of a batch are flattened, scored by a
+linear layer on the first token, and regrouped per example; loss: cross-entropy over the
+choices; metric: accuracy.
+
+Mirror formats:
+- COPA / XCOPA jsonl: one JSON object per line with ``premise``, ``choice1``, ``choice2``,
+  ``question`` (``cause``|``effect``) and ``label`` (0/1), plus ``idx``;
+- SocialIQA: ``{split}.jsonl`` (``context``, ``question``, ``answerA..C``) and
+  ``{split}-labels.lst`` (1-3, one per line), line-aligned.
+Official prediction layout: ``test-{lang}.jsonl``, one ``{"label": choice index}`` per line,
+for predictions and gold alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from trainables.data import DataError, hub_rows
+from trainables.scoring.metrics import accuracy
+from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
+
+COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
+
+
+@dataclass(frozen=True)
+class ChoiceExample:
+    context: str
+    prompt: str
+    choices: tuple[str, ...]
+    label: int
+
+
+def _jsonl(path: Path):
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{n}: expected a JSON object")
+            yield n, row
+
+
+def _copa_example(row: dict, where: str) -> ChoiceExample:
+    missing = [k for k in ("premise", "choice1", "choice2", "question", "label") if k not in row]
+    if missing:
+        raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+    if row["question"] not in COPA_PROMPTS:
+        raise DataError(f"{where}: question '{row['question']}' is not one of cause, effect")
+    if row["label"] not in (0, 1):
+        raise DataError(f"{where}: label {row['label']!r} is not one of 0, 1")
+    return ChoiceExample(row["premise"], COPA_PROMPTS[row["question"]],
+                         (row["choice1"], row["choice2"]), int(row["label"]))
+
+
+def read_copa_jsonl(path: str | Path) -> list[ChoiceExample]:
+    path = Path(path)
+    out = [_copa_example(row, f"{path}:{n}") for n, row in _jsonl(path)]
+    if not out:
+        raise DataError(f"{path}: no examples")
+    return out
+
+
+def read_siqa(path: str | Path) -> list[ChoiceExample]:
+    """SocialIQA ``{split}.jsonl`` with its line-aligned ``{split}-labels.lst``."""
+    path = Path(path)
+    labels_path = path.with_name(path.stem + "-labels.lst")
+    if not labels_path.is_file():
+        raise DataError(f"{labels_path}: file not found (SocialIQA labels go next to {path.name})")
+    labels = [(n, line.strip()) for n, line in
+              enumerate(labels_path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+    rows = list(_jsonl(path))
+    if len(rows) != len(labels):
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(rows)} examples in {path.name}")
+    out = []
+    for (n, row), (m, label) in zip(rows, labels):
+        missing = [k for k in ("context", "question", "answerA", "answerB", "answerC") if k not in row]
+        if missing:
+            raise DataError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        if label not in ("1", "2", "3"):
+            raise DataError(f"{labels_path}:{m}: label '{label}' is not one of 1, 2, 3")
+        out.append(ChoiceExample(row["context"], row["question"],
+                                 (row["answerA"], row["answerB"], row["answerC"]), int(label) - 1))
+    return out
+
+
+def choices_from_hub(source: tuple, kind: str) -> list[ChoiceExample]:
+    out = []
+    for where, row, _ in hub_rows(*source):
+        if kind == "siqa":
+            out.append(ChoiceExample(row["context"], row["question"],
+                                     (row["answerA"], row["answerB"], row["answerC"]), int(row["label"]) - 1))
+        else:
+            out.append(_copa_example(row, where))
+    return out
+
+
+class ChoiceHead(nn.Module):
+    def __init__(self, hidden_size: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden_size, 1)
+
+    def forward(self, hidden, attention_mask):
+        return self.linear(self.dropout(hidden[:, 0])).squeeze(-1)
+
+
+class MultipleChoice:
+    name = "multiple_choice"
+    extension = "jsonl"
+
+    def load(self, task, split: str, lang: str, data_dir: str) -> list[ChoiceExample]:
+        if data_dir == "hub":
+            return choices_from_hub(task.hub_source(split, lang), task.mirror_format)
+        path = task.mirror_path(data_dir, split, lang)
+        return (read_siqa if task.mirror_format == "siqa" else read_copa_jsonl)(path)
+
+    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+        firsts = [e.context for e in examples for _ in e.choices]
+        seconds = [f"{e.prompt} {c}" for e in examples for c in e.choices]
+        enc = tokenizer(firsts, seconds, truncation=True, max_length=cfg.max_length)
+        feats, k = [], 0
+        for i, e in enumerate(examples):
+            rows = [tokenizer_inputs(enc, k + c) for c in range(len(e.choices))]
+            k += len(e.choices)
+            feats.append({key: [r[key] for r in rows] for key in rows[0]}
+                         | {"labels": e.label, "example": i})
+        return feats
+
+    def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
+        counts = {len(f["input_ids"]) for f in features}
+        if len(counts) != 1:
+            raise ValueError(f"examples with different numbers of choices in one batch: {sorted(counts)}")
+        n = counts.pop()
+        flat = [{k: f[k][c] for k in f if k not in ("labels", "example")} for f in features for c in range(n)]
+        return {**pad_inputs(flat, pad_id), "labels": torch.tensor([f["labels"] for f in features])}
+
+    def head(self, hidden_size: int, task) -> nn.Module:
+        return ChoiceHead(hidden_size)
+
+    def loss(self, outputs, batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(outputs.view(batch["labels"].shape[0], -1), batch["labels"])
+
+    def raw(self, outputs, batch) -> list:
+        return outputs.view(batch["labels"].shape[0], -1).argmax(-1).tolist()
+
+    def decode(self, task, examples, features, raw) -> list[str]:
+        preds = [None] * len(examples)
+        for f, r in zip(features, raw):
+            preds[f["example"]] = int(r)
+        return preds
+
+    def gold(self, task, examples) -> list[int]:
+        return [e.label for e in examples]
+
+    def score(self, task, lang, examples, predictions) -> dict[str, float]:
+        return accuracy(self.gold(task, examples), predictions)
+
+    def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
+        from trainables.scoring.benchmark import write_jsonl
+
+        write_jsonl(pred_dir / task.key / f"test-{lang}.jsonl", [{"label": p} for p in predictions])
+        write_jsonl(label_dir / task.key / f"test-{lang}.jsonl", [{"label": g} for g in self.gold(task, examples)])
+
+
+FAMILY = MultipleChoice()

@@ -1,0 +1,210 @@
+"""Token tagging (UD-POS, WikiANN/PAN-X): a tag per word from its first sub-token.
+
+Inputs: the words of a sentence, sub-word tokenised (``is_split_into_words``); the label of a
+word sits on its first sub-token, every other position is ignored (-100). A sentence longer
+than ``max_length`` sub-tokens is cut at word boundaries into consecutive windows, so every
+word gets a prediction (nothing is truncated away before scoring). A word the tokenizer maps
+to no token at all gets the task's first label (``O`` / ``NOUN``), as it has no position.
+
+Head: dropout + linear per token; loss: cross-entropy over first sub-tokens; metric: seqeval
+chunk F1 (also for POS, as the official evaluator does).
+
+Mirror formats:
+- CoNLL-U (UD): ``#`` comments skipped; multiword-token lines (``3-4``) skipped in favour of
+  their syntactic words, as are empty nodes (``5.1``); the UPOS column must be one of the 17
+  UPOS tags; a blank line ends a sentence.
+- PAN-X (``lang:token<TAB>TAG``), as the WikiANN split XTREME uses ships it; the ``lang:``
+  prefix is dropped; a blank line ends a sentence.
+Official prediction layout: one tag per line, a blank line after each sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from trainables.data import DataError, hub_rows
+from trainables.scoring.metrics import seqeval_f1
+from trainables.tasks.base import EncodeConfig, pad_inputs, pad_sequences
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class TagExample:
+    tokens: tuple[str, ...]
+    tags: tuple[int, ...]
+
+
+def _check_tag(tag: str, index: dict, where: str) -> int:
+    if tag not in index:
+        raise DataError(f"{where}: tag '{tag}' is not one of {', '.join(index)}")
+    return index[tag]
+
+
+def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    index = {t: i for i, t in enumerate(labels)}
+    out, tokens, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                if tokens:
+                    out.append(TagExample(tuple(tokens), tuple(tags)))
+                tokens, tags = [], []
+                continue
+            if line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 10:
+                raise DataError(f"{path}:{n}: a CoNLL-U word line has 10 tab-separated columns, "
+                                f"found {len(cols)}")
+            word_id = cols[0]
+            if "-" in word_id or "." in word_id:  # multiword token / empty node
+                continue
+            if not word_id.isdigit():
+                raise DataError(f"{path}:{n}: bad word id '{word_id}'")
+            tokens.append(cols[1])
+            tags.append(_check_tag(cols[3], index, f"{path}:{n}"))
+    if tokens:
+        out.append(TagExample(tuple(tokens), tuple(tags)))
+    if not out:
+        raise DataError(f"{path}: no sentences")
+    return out
+
+
+def read_panx(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    index = {t: i for i, t in enumerate(labels)}
+    out, tokens, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                if tokens:
+                    out.append(TagExample(tuple(tokens), tuple(tags)))
+                tokens, tags = [], []
+                continue
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise DataError(f"{path}:{n}: expected 'lang:token<TAB>TAG', found {len(cols)} columns")
+            token = cols[0].split(":", 1)[1] if ":" in cols[0] else cols[0]
+            tokens.append(token)
+            tags.append(_check_tag(cols[1], index, f"{path}:{n}"))
+    if tokens:
+        out.append(TagExample(tuple(tokens), tuple(tags)))
+    if not out:
+        raise DataError(f"{path}: no sentences")
+    return out
+
+
+def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels) -> list[TagExample]:
+    index = {t: i for i, t in enumerate(labels)}
+    out = []
+    for where, row, names in hub_rows(*source):
+        raw = row[tag_col]
+        tags = [names[tag_col][t] if tag_col in names else str(t) for t in raw]
+        out.append(TagExample(tuple(row[token_col]), tuple(_check_tag(t, index, where) for t in tags)))
+    return out
+
+
+class TokenHead(nn.Module):
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden, attention_mask):
+        return self.linear(self.dropout(hidden))
+
+
+def _windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Split words (with ``counts`` sub-tokens each) into [start, end) windows within budget."""
+    spans, start, used = [], 0, 0
+    for i, c in enumerate(counts):
+        if i > start and used + c > budget:
+            spans.append((start, i))
+            start, used = i, 0
+        used += c
+    spans.append((start, len(counts)))
+    return spans
+
+
+class TokenTagging:
+    name = "tagging"
+    extension = "tsv"
+
+    def load(self, task, split: str, lang: str, data_dir: str) -> list[TagExample]:
+        if data_dir == "hub":
+            return tags_from_hub(task.hub_source(split, lang), *task.hub_fields[:2], task.labels)
+        reader = read_conllu if task.mirror_format == "conllu" else read_panx
+        return [e for path in task.mirror_paths(data_dir, split, lang) for e in reader(path, task.labels)]
+
+    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+        budget = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        # sub-token count of every word, from one batched call over all words
+        words = [w for e in examples for w in e.tokens]
+        counts = [len(ids) for ids in tokenizer(words, add_special_tokens=False)["input_ids"]] if words else []
+        feats, k = [], 0
+        for i, e in enumerate(examples):
+            c = counts[k:k + len(e.tokens)]
+            k += len(e.tokens)
+            for start, end in _windows(c, budget):
+                enc = tokenizer(list(e.tokens[start:end]), is_split_into_words=True,
+                                truncation=True, max_length=cfg.max_length)
+                first, labels, seen = [-1] * (end - start), [], set()
+                for pos, w in enumerate(enc.word_ids()):
+                    if w is None or w in seen:
+                        labels.append(IGNORE)
+                        continue
+                    seen.add(w)
+                    first[w] = pos
+                    labels.append(e.tags[start + w])
+                feats.append({**{k2: list(v) for k2, v in enc.items() if k2 != "offset_mapping"},
+                              "labels": labels, "example": i, "word_start": start, "first": first})
+        return feats
+
+    def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
+        return {**pad_inputs(features, pad_id), "labels": pad_sequences([f["labels"] for f in features], IGNORE)}
+
+    def head(self, hidden_size: int, task) -> nn.Module:
+        return TokenHead(hidden_size, len(task.labels))
+
+    def loss(self, outputs, batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(outputs.flatten(0, 1), batch["labels"].flatten(),
+                                           ignore_index=IGNORE)
+
+    def raw(self, outputs, batch) -> list:
+        lengths = batch["attention_mask"].sum(-1).tolist()
+        return [row[:n] for row, n in zip(outputs.argmax(-1).tolist(), lengths)]
+
+    def decode(self, task, examples, features, raw) -> list[list[str]]:
+        preds = [[task.labels[0]] * len(e.tokens) for e in examples]
+        for f, r in zip(features, raw):
+            for w, pos in enumerate(f["first"]):
+                if pos >= 0:
+                    preds[f["example"]][f["word_start"] + w] = task.labels[r[pos]]
+        return preds
+
+    def gold(self, task, examples) -> list[list[str]]:
+        return [[task.labels[t] for t in e.tags] for e in examples]
+
+    def score(self, task, lang, examples, predictions) -> dict[str, float]:
+        return seqeval_f1(self.gold(task, examples), predictions)
+
+    def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
+        from trainables.scoring.benchmark import write_tag_file
+
+        write_tag_file(pred_dir / task.key / f"test-{lang}.tsv", predictions)
+        write_tag_file(label_dir / task.key / f"test-{lang}.tsv", self.gold(task, examples))
+
+
+FAMILY = TokenTagging()
