@@ -114,7 +114,7 @@ def _run(spec, the_plan: dict, storage: Path, args) -> int:
           f"failed, {summary['wall_s']} s")
     for r in summary["rows"]:
         print(f"  {r['trial']:<16}{r['cell']:<44} seed={r['seed']!s:<4} "
-              f"{spec.search.metric}={T.fmt(r[spec.search.metric])} avg={T.fmt(r['avg'])} "
+              f"{spec.search.metric}={T.fmt(r[spec.search.metric])} score={T.fmt(r['score'])} "
               f"{r['status']} {r['error']}")
     print(f"MLflow: mlflow ui --backend-store-uri {uri}  (experiment '{spec.name}')")
     return 1 if summary["failed"] else 0

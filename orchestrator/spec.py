@@ -173,8 +173,8 @@ class Target(_Strict):
         allowed = task.demo_languages if self.data_dir == "builtin" else task.languages
         bad = [x for x in self.languages if x not in allowed]
         if bad:
-            where = "the built-in demo data of" if self.data_dir == "builtin" else ""
-            raise ValueError(f"languages {bad} are not in {where} {self.task}; allowed: "
+            where = "the built-in demo data of " if self.data_dir == "builtin" else ""
+            raise ValueError(f"languages {bad} are not in {where}{self.task}; allowed: "
                              f"{', '.join(allowed)}")
         if not self.languages:
             raise ValueError("languages must not be empty")

@@ -9,7 +9,8 @@ metrics, and creates a duplicate run left RUNNING after ``Tuner.restore``. ``Swe
   ``xlt-sweep --resume`` re-attaches to the same run, so runs are never duplicated;
 - logs each report with one ``log_batch`` call (chunks of 1000, MLflow's per-call limit),
   only the trainable's own metrics: ``objective``, ``epoch``, ``global_step`` and every key
-  containing ``/`` (``xnli/sw/accuracy``, ``train/loss``, ``robust/...``), never Tune's
+  containing ``/`` (``xnli/sw/accuracy``, ``train/loss``, ``robust/...``; ``@`` becomes
+  ``_at_``, as MLflow forbids it: ``lareqa/de/map_at_20``), never Tune's
   bookkeeping, with the trainable's own ``global_step`` as the step (Tune's
   ``training_iteration`` restarts after a resume);
 - tags children with ``mlflow.parentRunId`` (nested in the UI), ``xlt.role``, ``xlt.cell`` (a
@@ -57,8 +58,13 @@ def loggable_metrics(result: dict) -> dict[str, float]:
             continue
         if isinstance(v, bool) or not isinstance(v, int | float):
             continue
-        out[k] = float(v)
+        out[mlflow_name(k)] = float(v)
     return out
+
+
+def mlflow_name(key: str) -> str:
+    """MLflow metric names allow no ``@``: ``mewslix/ja/map@20`` is logged as ``map_at_20``."""
+    return key.replace("@", "_at_")
 
 
 def _param_str(v) -> str:

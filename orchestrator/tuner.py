@@ -171,8 +171,7 @@ def summarize(results, metric: str) -> dict:
         tid = m.get("trial_id") or (Path(r.path).name if r.path else "?")
         status = "FAILED" if r.error else "FINISHED"
         rows.append({"trial": tid, "cell": cfg.get("cell", "?"), "seed": cfg.get("seed"),
-                     metric: m.get(metric), "avg": next(
-                         (v for k, v in m.items() if k.endswith("/avg/accuracy")), None),
+                     metric: m.get(metric), "score": m.get(f"{cfg.get('run', {}).get('target_task')}/score"),
                      "status": status, "error": str(r.error).splitlines()[0] if r.error else ""})
     failed = sum(r["status"] == "FAILED" for r in rows)
     return {"trials": len(rows), "finished": len(rows) - failed, "failed": failed, "rows": rows}

@@ -177,3 +177,12 @@ def test_xtreme_v1_benchmark_has_pawsx_and_its_own_lists():
     sizes = {k: len(t.languages) for k, t in BENCHMARKS["xtreme-r"].items()}
     assert sizes == {"xnli": 15, "panx": 48, "udpos": 38, "tatoeba": 41, "xcopa": 11, "lareqa": 11,
                      "mewslix": 11, "xquad": 12, "mlqa": 7, "tydiqa": 9}
+
+
+def test_partial_scores_only_present_languages(tmp_path):
+    pred, gold = tmp_path / "pred", tmp_path / "gold"
+    _write_task(gold, "xnli", {"en": ["entailment", "neutral"], "de": ["neutral"]}, "lines")
+    _write_task(pred, "xnli", {"en": ["entailment", "x"], "de": ["neutral"]}, "lines")
+    r = evaluate_folders(pred, gold, partial=True)
+    assert r["tasks"]["xnli"]["per_language"] == {"de": {"accuracy": 100.0}, "en": {"accuracy": 50.0}}
+    assert r["tasks"]["xnli"]["score"] == 75.0 and r["groups"] == {} and r["overall"] is None

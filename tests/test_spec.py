@@ -116,3 +116,26 @@ def test_dry_run_json_plan(capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["trials"] == 6 and len(plan["cells"]) == 6
     assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
+
+
+def test_target_task_problems_name_the_allowed_values():
+    problems = "\n".join(_problems({"name": "x", "target": {"task": "xquda"}}))
+    assert "target.task: unknown target task 'xquda' (did you mean 'xquad'?)" in problems
+    assert "squad" not in problems.split("allowed:")[1]  # training-only entries are not targets
+    problems = "\n".join(_problems({"name": "x", "target": {"task": "udpos"}}))
+    assert "task 'udpos' has no built-in demo data" in problems and "'hub'" in problems
+    problems = "\n".join(_problems({"name": "x", "target": {"task": "udpos", "data_dir": "/m",
+                                                            "languages": ["en", "xx"]}}))
+    assert "languages ['xx'] are not in udpos; allowed: af, ar" in problems
+
+
+def test_every_target_task_plans_with_its_stages():
+    from orchestrator.space import plan
+    from trainables.tasks import TASKS
+
+    for key, task in TASKS.items():
+        spec = parse_spec({"name": "x", "target": {"task": key, "data_dir": "/mirror"},
+                           "intermediate": {"domains": ["none", "general"]}}, "x.yaml")
+        p = plan(spec)
+        assert p["languages"] == list(task.languages)
+        assert p["training_stages"] == (1 + 2) + 2 * len(task.recipe)

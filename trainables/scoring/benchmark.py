@@ -8,7 +8,8 @@ Layout, as google-research/xtreme's ``evaluate.py`` reads it::
                                      lareqa/mewslix: {query id: [candidate ids]} both sides
 
 A task is scored when both folders have its sub-folder; then every language of the task
-must be there (a missing file is an error naming it, all missing files at once). Per task:
+must be there (a missing file is an error naming it, all missing files at once), unless
+``--partial`` asks to score just the languages present (no groups or overall score then). Per task:
 the unweighted mean over languages of every metric; the task score is (avg EM + avg F1)/2
 for QA, else the mean F1, accuracy or ``map@20``. A group is scored when all its tasks are
 (groups as evaluate.py defines them: XTREME-R's retrieval group is Tatoeba and Mewsli-X, and
@@ -28,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trainables.scoring import metrics as M
@@ -230,8 +231,13 @@ def task_summary(per_language: dict[str, dict[str, float]], qa: bool) -> tuple[d
     return avg, score
 
 
-def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str = "xtreme-r") -> dict:
-    """Score every task present in both folders; see the module docstring for the rules."""
+def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str = "xtreme-r",
+                     partial: bool = False) -> dict:
+    """Score every task present in both folders; see the module docstring for the rules.
+
+    ``partial``: score only the languages whose files are in both folders (a sweep that
+    evaluated a subset of languages); groups and the overall score are then left out, as they
+    would not be comparable with the benchmark's."""
     if benchmark not in BENCHMARKS:
         raise ScoreError(f"unknown benchmark '{benchmark}'; allowed: {', '.join(BENCHMARKS)}")
     predictions, labels = Path(predictions), Path(labels)
@@ -240,6 +246,12 @@ def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str
             raise ScoreError(f"{d}: not a directory")
     tasks = [t for k, t in BENCHMARKS[benchmark].items()
              if (predictions / k).is_dir() and (labels / k).is_dir()]
+    if partial:
+        tasks = [replace(t, languages=tuple(
+            lang for lang in t.languages
+            if all((d / t.key / f"test-{lang}.{t.suffix}").is_file() for d in (predictions, labels))))
+            for t in tasks]
+        tasks = [t for t in tasks if t.languages]
     missing = [str(d / t.key / f"test-{lang}.{t.suffix}") for t in tasks for lang in t.languages
                for d in (predictions, labels) if not (d / t.key / f"test-{lang}.{t.suffix}").is_file()]
     if missing:
@@ -247,7 +259,7 @@ def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str
     if not tasks:
         raise ScoreError(f"no task of {benchmark} has a sub-folder in both {predictions} and {labels}; "
                          f"tasks: {', '.join(BENCHMARKS[benchmark])}")
-    out: dict = {"benchmark": benchmark, "tasks": {}, "groups": {}, "overall": None}
+    out: dict = {"benchmark": benchmark, "partial": partial, "tasks": {}, "groups": {}, "overall": None}
     for t in tasks:
         per_language = {}
         for lang in t.languages:
@@ -259,7 +271,7 @@ def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str
                 raise ScoreError(f"{t.key}/{name}: {e}") from None
         avg, score = task_summary(per_language, t.qa)
         out["tasks"][t.key] = {"per_language": per_language, "avg": avg, "score": score}
-    done = set(out["tasks"])
+    done = set(out["tasks"]) if not partial else set()
     for group, members in GROUPS[benchmark].items():
         if set(members) <= done:
             out["groups"][group] = sum(out["tasks"][k]["score"] for k in members) / len(members)

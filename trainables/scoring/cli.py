@@ -1,6 +1,6 @@
 """``xlt-score``: score prediction folders the way the official XTREME(-R) evaluator does.
 
-    xlt-score --predictions DIR --labels DIR [--benchmark xtreme-r|xtreme] [--json FILE]
+    xlt-score --predictions DIR --labels DIR [--benchmark xtreme-r|xtreme] [--json FILE] [--partial]
 
 Prints per-task, per-language scores, task averages and scores, group scores and the overall
 score, in percent; ``--json`` also writes them as
@@ -34,8 +34,11 @@ def render(result: dict) -> str:
     for group, value in result["groups"].items():
         lines.append(f"group {group}: {value:.2f}")
     overall = result["overall"]
-    lines.append("overall: " + (f"{overall:.2f}" if overall is not None else
-                                f"n/a (needs all of {', '.join(BENCHMARKS[result['benchmark']])})"))
+    if result.get("partial"):
+        lines.append("partial: only the languages present were scored; no group or overall score")
+    else:
+        lines.append("overall: " + (f"{overall:.2f}" if overall is not None else
+                                    f"n/a (needs all of {', '.join(BENCHMARKS[result['benchmark']])})"))
     return "\n".join(lines)
 
 
@@ -45,9 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", required=True, help="folder with the gold files in the same layout")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), default="xtreme-r")
     p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--partial", action="store_true",
+                   help="score only the languages present in both folders (a sweep over a subset of a "
+                        "task's languages); no group or overall scores")
     args = p.parse_args(argv)
     try:
-        result = evaluate_folders(args.predictions, args.labels, args.benchmark)
+        result = evaluate_folders(args.predictions, args.labels, args.benchmark, args.partial)
     except ScoreError as e:
         print(f"xlt-score: {e}", file=sys.stderr)
         return 2
