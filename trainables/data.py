@@ -22,6 +22,19 @@ class DataError(ValueError):
     """Bad input data; the message names the file and line."""
 
 
+def read_json_file(path: str | Path):
+    """A JSON document; a missing file or a syntax error names the file (and line)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+
+
 def hub_rows(hub_id: str, config: str | None, split: str) -> Iterator[tuple[str, dict, dict]]:
     """Yield (where, row, {column: class names}) for one split of a hub dataset."""
     import datasets  # heavy; only needed for hub sources

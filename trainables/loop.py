@@ -129,20 +129,38 @@ class StageData:
         return EvalSet(name, task, lang, examples, self._features(examples, split, lang, False, task, fam))
 
 
+def _input_key(f: dict):
+    """Identity of a feature's model input (lists of lists for multiple choice)."""
+    ids, types = f["input_ids"], f.get("token_type_ids")
+    if ids and isinstance(ids[0], list):
+        return tuple(map(tuple, ids)), tuple(map(tuple, types)) if types else None
+    return tuple(ids), tuple(types) if types else None
+
+
 @torch.no_grad()
 def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, device) -> dict[str, list] | None:
     """Raw outputs of every set in ONE pooled, length-sorted pass sharded across ranks;
-    returns {set name: raw outputs in feature order} on rank 0, None elsewhere."""
+    returns {set name: raw outputs in feature order} on rank 0, None elsewhere.
+
+    Identical inputs run once: LAReQA's candidate pool and Mewsli-X's entity descriptions
+    are the same for every language, so they are encoded once, not once per language."""
     rank, world = _world()
-    pooled = [(k, i) for k, s in enumerate(sets) for i in range(len(s.features))]
-    order = sorted(range(len(pooled)),
-                   key=lambda j: len(sets[pooled[j][0]].features[pooled[j][1]]["input_ids"]))[rank::world]
+    pooled, unique, first_of = [], [], {}
+    for k, s in enumerate(sets):
+        for i, f in enumerate(s.features):
+            key = _input_key(f)
+            if key not in first_of:
+                first_of[key] = len(unique)
+                unique.append((k, i))
+            pooled.append((k, i, first_of[key]))
+    order = sorted(range(len(unique)),
+                   key=lambda j: len(sets[unique[j][0]].features[unique[j][1]]["input_ids"]))[rank::world]
     was_training = model.training
     model.eval()
     local = []
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        feats = [sets[pooled[j][0]].features[pooled[j][1]] for j in idx]
+        feats = [sets[unique[j][0]].features[unique[j][1]] for j in idx]
         batch = {k: v.to(device) for k, v in fam.collate(feats, pad_id).items()}
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
         local.extend(zip(idx, fam.raw(model(**inputs), batch)))
@@ -153,10 +171,10 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
         dist.all_gather_object(gathered, local)
     if rank != 0:
         return None
+    by_unique = dict(p for part in gathered for p in part)
     out = {s.name: [None] * len(s.features) for s in sets}
-    for j, raw in (p for part in gathered for p in part):
-        k, i = pooled[j]
-        out[sets[k].name][i] = raw
+    for k, i, u in pooled:
+        out[sets[k].name][i] = by_unique[u]
     return out
 
 

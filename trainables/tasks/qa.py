@@ -19,14 +19,13 @@ layout: ``{id: answer}`` JSON; the gold file is the SQuAD JSON itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from trainables.data import DataError, hub_rows
+from trainables.data import DataError, hub_rows, read_json_file
 from trainables.scoring.metrics import mlqa_em_f1, squad_em_f1
 from trainables.tasks.base import EncodeConfig, pad_inputs
 
@@ -46,12 +45,7 @@ class QAExample:
 
 def read_squad_json(path: str | Path) -> list[QAExample]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+    doc = read_json_file(path)
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a SQuAD JSON object with a 'data' list")

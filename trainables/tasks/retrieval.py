@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from trainables.data import DataError
+from trainables.data import DataError, read_json_file
 from trainables.scoring.metrics import accuracy, map_at_k, mrr_at_k
 from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
 
@@ -100,12 +101,7 @@ def read_tatoeba(src: str | Path) -> RetrievalSet:
 @lru_cache(maxsize=64)
 def _xquad_r(path: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
     """(questions (qid, text, answer sentence id), sentences (sid, text)) of one XQuAD-R file."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    doc = read_json_file(path)
     lang = path.stem
     questions, sentences = [], []
     for a, article in enumerate(doc.get("data", [])):
@@ -265,6 +261,18 @@ def pairs_as_set(pairs: list[PairForRetrieval]) -> RetrievalSet:
 # ------------------------------------------------------------------------------------- family
 
 
+def top_k_cosine(queries: torch.Tensor, candidates: torch.Tensor, k: int, chunk: int = 1024) -> list[list[int]]:
+    """Indices of the k most similar candidates per query (rows are unit vectors), in query
+    chunks so the similarity matrix never has to fit at once; on the GPU when there is one."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cand = candidates.to(device)
+    out = []
+    for i in range(0, len(queries), chunk):
+        sims = queries[i:i + chunk].to(device) @ cand.T
+        out += sims.topk(k, dim=-1).indices.cpu().tolist()
+    return out
+
+
 class MeanPool(nn.Module):
     def forward(self, hidden, attention_mask):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -329,15 +337,17 @@ class Retrieval:
         return nn.functional.cross_entropy(logits, torch.arange(n, device=logits.device))
 
     def raw(self, outputs, batch) -> list:
-        return nn.functional.normalize(outputs.float(), dim=-1).cpu().tolist()
+        # one float32 array per sequence: compact to gather (Mewsli-X has 1M candidates)
+        return list(nn.functional.normalize(outputs.float(), dim=-1).cpu().numpy())
 
     def decode(self, task, examples, features, raw):
-        q = torch.zeros(len(examples.queries), len(raw[0]))
-        c = torch.zeros(len(examples.candidates), len(raw[0]))
+        dim = len(raw[0])
+        q = np.zeros((len(examples.queries), dim), dtype=np.float32)
+        c = np.zeros((len(examples.candidates), dim), dtype=np.float32)
         for f, r in zip(features, raw):
-            (q if f["side"] == 0 else c)[f["example"]] = torch.tensor(r)
+            (q if f["side"] == 0 else c)[f["example"]] = r
         k = 1 if task.key == "tatoeba" else min(TOP_K, len(examples.candidates))
-        top = torch.topk(q @ c.T, k, dim=-1).indices.tolist()
+        top = top_k_cosine(torch.from_numpy(q), torch.from_numpy(c), k)
         ids = [cid for cid, _ in examples.candidates]
         ranked = {qid: [ids[j] for j in row] for (qid, _), row in zip(examples.queries, top)}
         if task.key == "tatoeba":

@@ -45,7 +45,8 @@ def _check_tag(tag: str, index: dict, where: str) -> int:
     return index[tag]
 
 
-def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+def _read_sentences(path: str | Path, labels: tuple[str, ...], word) -> list[TagExample]:
+    """Blank-line separated sentences; ``word(line, where)`` gives (token, tag) or None to skip."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -59,51 +60,43 @@ def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
                     out.append(TagExample(tuple(tokens), tuple(tags)))
                 tokens, tags = [], []
                 continue
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if len(cols) != 10:
-                raise DataError(f"{path}:{n}: a CoNLL-U word line has 10 tab-separated columns, "
-                                f"found {len(cols)}")
-            word_id = cols[0]
-            if "-" in word_id or "." in word_id:  # multiword token / empty node
-                continue
-            if not word_id.isdigit():
-                raise DataError(f"{path}:{n}: bad word id '{word_id}'")
-            tokens.append(cols[1])
-            tags.append(_check_tag(cols[3], index, f"{path}:{n}"))
+            parsed = word(line, f"{path}:{n}")
+            if parsed is not None:
+                tokens.append(parsed[0])
+                tags.append(_check_tag(parsed[1], index, f"{path}:{n}"))
     if tokens:
         out.append(TagExample(tuple(tokens), tuple(tags)))
     if not out:
         raise DataError(f"{path}: no sentences")
     return out
+
+
+def _conllu_word(line: str, where: str):
+    if line.startswith("#"):
+        return None
+    cols = line.split("\t")
+    if len(cols) != 10:
+        raise DataError(f"{where}: a CoNLL-U word line has 10 tab-separated columns, found {len(cols)}")
+    if "-" in cols[0] or "." in cols[0]:  # multiword token / empty node
+        return None
+    if not cols[0].isdigit():
+        raise DataError(f"{where}: bad word id '{cols[0]}'")
+    return cols[1], cols[3]
+
+
+def _panx_word(line: str, where: str):
+    cols = line.split("\t")
+    if len(cols) != 2:
+        raise DataError(f"{where}: expected 'lang:token<TAB>TAG', found {len(cols)} columns")
+    return (cols[0].split(":", 1)[1] if ":" in cols[0] else cols[0]), cols[1]
+
+
+def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+    return _read_sentences(path, labels, _conllu_word)
 
 
 def read_panx(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    index = {t: i for i, t in enumerate(labels)}
-    out, tokens, tags = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                if tokens:
-                    out.append(TagExample(tuple(tokens), tuple(tags)))
-                tokens, tags = [], []
-                continue
-            cols = line.split("\t")
-            if len(cols) != 2:
-                raise DataError(f"{path}:{n}: expected 'lang:token<TAB>TAG', found {len(cols)} columns")
-            token = cols[0].split(":", 1)[1] if ":" in cols[0] else cols[0]
-            tokens.append(token)
-            tags.append(_check_tag(cols[1], index, f"{path}:{n}"))
-    if tokens:
-        out.append(TagExample(tuple(tokens), tuple(tags)))
-    if not out:
-        raise DataError(f"{path}: no sentences")
-    return out
+    return _read_sentences(path, labels, _panx_word)
 
 
 def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels) -> list[TagExample]:
