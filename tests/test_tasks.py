@@ -221,3 +221,17 @@ def test_feature_cache_reuses_and_invalidates(tmp_path):
     assert first == again and len(calls) == 1
     cached_features(str(tmp_path), {**key, "source": [["f", 11, 2]]}, build)
     assert len(calls) == 2
+
+
+def test_siqa_reads_both_releases(tmp_path):
+    from trainables.tasks.multiple_choice import read_siqa
+
+    row = {"context": "c", "question": "q", "answerA": "a", "answerB": "b", "answerC": "c"}
+    v14 = tmp_path / "socialIQa_v1.4_trn.jsonl"
+    v14.write_text(json.dumps({**row, "correct": "C"}) + "\n" + json.dumps({**row, "correct": "D"}) + "\n")
+    with pytest.raises(DataError, match=r"socialIQa_v1.4_trn.jsonl:2: label 'D' is not one of 1, 2, 3"):
+        read_siqa(v14)
+    board = tmp_path / "train.jsonl"
+    board.write_text(json.dumps(row) + "\n")
+    (tmp_path / "train-labels.lst").write_text("2\n")
+    assert read_siqa(board)[0].label == 1

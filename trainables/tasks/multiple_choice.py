@@ -76,25 +76,36 @@ def read_copa_jsonl(path: str | Path) -> list[ChoiceExample]:
 
 
 def read_siqa(path: str | Path) -> list[ChoiceExample]:
-    """SocialIQA ``{split}.jsonl`` with its line-aligned ``{split}-labels.lst``."""
+    """SocialIQA in either release: the leaderboard's ``{split}.jsonl`` with a line-aligned
+    ``{split}-labels.lst`` (1-3), or ``socialIQa_v1.4_*.jsonl`` (what XTREME-R downloads) whose
+    rows carry the answer as ``correct`` (A/B/C)."""
     path = Path(path)
-    labels_path = path.with_name(path.stem + "-labels.lst")
-    if not labels_path.is_file():
-        raise DataError(f"{labels_path}: file not found (SocialIQA labels go next to {path.name})")
-    labels = [(n, line.strip()) for n, line in
-              enumerate(labels_path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
     rows = list(_jsonl(path))
-    if len(rows) != len(labels):
-        raise DataError(f"{labels_path}: {len(labels)} labels for {len(rows)} examples in {path.name}")
+    labels_path = path.with_name(path.stem + "-labels.lst")
+    if rows and "correct" in rows[0][1]:
+        labels = [(n, {"A": "1", "B": "2", "C": "3"}.get(str(row.get("correct")), str(row.get("correct"))))
+                  for n, row in rows]
+        where = path
+    elif labels_path.is_file():
+        labels = [(n, line.strip()) for n, line in
+                  enumerate(labels_path.read_text(encoding="utf-8").splitlines(), start=1) if line.strip()]
+        where = labels_path
+        if len(rows) != len(labels):
+            raise DataError(f"{labels_path}: {len(labels)} labels for {len(rows)} examples in {path.name}")
+    else:
+        raise DataError(f"{labels_path}: file not found (SocialIQA labels go next to {path.name}, "
+                        f"or each row carries 'correct')")
     out = []
     for (n, row), (m, label) in zip(rows, labels):
         missing = [k for k in ("context", "question", "answerA", "answerB", "answerC") if k not in row]
         if missing:
             raise DataError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
         if label not in ("1", "2", "3"):
-            raise DataError(f"{labels_path}:{m}: label '{label}' is not one of 1, 2, 3")
+            raise DataError(f"{where}:{m}: label '{label}' is not one of 1, 2, 3 (A, B, C)")
         out.append(ChoiceExample(row["context"], row["question"],
                                  (row["answerA"], row["answerB"], row["answerC"]), int(label) - 1))
+    if not out:
+        raise DataError(f"{path}: no examples")
     return out
 
 
