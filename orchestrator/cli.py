@@ -48,10 +48,10 @@ def _print_plan(plan: dict) -> None:
           f"({plan['training_stages']} training stages)")
     print(f"model {plan['model']}, target {plan['target_task']} "
           f"[{', '.join(plan['languages'])}]")
-    print(f"{'cell':<12}{'domain':<10}{'intermediate':<16}{'method':<8}{'noise':<10}{'lr':<10}")
+    print(f"{'cell':<12}{'domain':<10}{'intermediate':<16}{'method':<13}{'noise':<10}{'lr':<10}")
     for c in plan["cells"]:
         print(f"{c['id']:<12}{c['domain']:<10}{','.join(c['intermediate_tasks']) or '-':<16}"
-              f"{c['robust_method']:<8}{str(c.get('noise_magnitude', '*')):<10}"
+              f"{c['robust_method']:<13}{str(c.get('noise_magnitude', '*')):<10}"
               f"{str(c.get('learning_rate', '*')):<10}")
     sampled = ", ".join(f"{k} ({v})" for k, v in plan["sampled_by_optuna"].items()) or "nothing"
     pt = plan["per_trial"]

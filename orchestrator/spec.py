@@ -42,6 +42,7 @@ from pydantic import (
 from trainables.catalog import CATALOG, DOMAINS
 from trainables.registry import unknown
 from trainables.robust import METHODS
+from trainables.robust.options import MAX_MAGNITUDE, OPTIONS, parse_options
 from trainables.tasks import TASKS
 
 
@@ -246,6 +247,24 @@ class Robust(_Strict):
         bad = [m for m in self.options if m not in self.methods]
         if bad:
             raise ValueError(f"options for {bad}, which are not in methods ({', '.join(self.methods)})")
+        problems = []
+        for method, opts in self.options.items():
+            try:
+                parse_options(method, opts)
+            except ValidationError as e:
+                for err in e.errors():
+                    where = ".".join(str(x) for x in err["loc"])
+                    allowed = f"; allowed keys: {', '.join(OPTIONS[method].model_fields)}" \
+                        if err["type"] == "extra_forbidden" else ""
+                    problems.append(f"options.{method}.{where}: {err['msg']}{allowed}")
+        for method, cap in MAX_MAGNITUDE.items():
+            high = max(vals) if vals else (self.noise_magnitude.high if isinstance(self.noise_magnitude, Range)
+                                           else None)
+            if method in self.methods and high is not None and high > cap:
+                problems.append(f"noise_magnitude: {method} reads it as a probability; values above {cap} "
+                                f"(got {high}) are invalid")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

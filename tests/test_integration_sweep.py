@@ -65,13 +65,13 @@ def test_sweep_finishes_with_one_parent_and_a_child_per_cell(sweep):
     proc, _, storage = sweep
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"MLflow tracking URI: sqlite:///{storage}/mlflow.db" in proc.stdout
-    assert "4/4 trials finished, 0 failed" in proc.stdout
+    assert "8/8 trials finished, 0 failed" in proc.stdout
     client, parents, children = _runs(storage, "itest")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert len(children) == 4
-    assert len({c.data.tags["xlt.cell"] for c in children}) == 4
+    assert len(children) == 8
+    assert len({c.data.tags["xlt.cell"] for c in children}) == 8
     cells = {(c.data.params["domain"], c.data.params["robust_method"]) for c in children}
-    assert cells == {("none", "none"), ("none", "rs_rp"), ("legal", "none"), ("legal", "rs_rp")}
+    assert cells == {(d, m) for d in ("none", "legal") for m in ("none", "adversarial", "rs_rp", "rs_da")}
     for c in children:
         assert c.info.status == "FINISHED"
         assert c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -87,9 +87,13 @@ def test_sweep_finishes_with_one_parent_and_a_child_per_cell(sweep):
         assert len(history) == 2, "one point per fine-tuning epoch"
         arts = {a.path for a in client.list_artifacts(c.info.run_id)}
         assert {"trial_config.json", "predictions", "labels"} <= arts
-        noisy = c.data.params["robust_method"] == "rs_rp"
-        assert (float(c.data.params["noise_magnitude"]) > 0) == noisy
-        assert ("robust/noise_norm_mean" in c.data.metrics) == noisy
+        method = c.data.params["robust_method"]
+        assert (float(c.data.params["noise_magnitude"]) > 0) == (method != "none")
+        diagnostics = {"none": set(), "rs_rp": {"robust/noise_norm_mean"}, "rs_da": {"robust/substitution_rate"},
+                       "adversarial": {"robust/delta_norm_max", "robust/clean_loss", "robust/adv_loss"}}[method]
+        assert {k for k in c.data.metrics if k.startswith("robust/")} == diagnostics
+        if method == "adversarial":  # the largest perturbation of one vector never exceeds epsilon
+            assert c.data.metrics["robust/delta_norm_max"] <= float(c.data.params["noise_magnitude"]) * (1 + 1e-5)
         assert ("intermediate/train/loss" in c.data.metrics) == (c.data.params["domain"] == "legal")
 
 
@@ -114,7 +118,7 @@ def test_resume_adds_no_duplicate_runs(sweep):
     again = _sweep(space, storage, "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     _, parents, children = _runs(storage, "itest")
-    assert len(parents) == 1 and len(children) == 4
+    assert len(parents) == 1 and len(children) == 8
     assert all(r.info.status == "FINISHED" for r in parents + children)
 
 
@@ -135,7 +139,7 @@ def test_failed_trial_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tmp
                    robust={"methods": ["none"], "noise_magnitude": None},
                    search={"max_failures": 0}, resources={"workers": 1, "cpus_per_worker": 1})
     spec = yaml.safe_load(space.read_text())
-    del spec["robust"]["noise_magnitude"]
+    spec["robust"] = {"methods": ["none"]}
     space.write_text(yaml.safe_dump(spec))
     storage = tmp_path / "runs"
     proc = _sweep(space, storage)

@@ -114,7 +114,7 @@ def test_dry_run_json_plan(capsys):
 
     assert main(["--space", str(ROOT / "search_spaces" / "smoke.yaml"), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["trials"] == 6 and len(plan["cells"]) == 6
+    assert plan["trials"] == 12 and len(plan["cells"]) == 12 and plan["training_stages"] == 20
     assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
 
 

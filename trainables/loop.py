@@ -29,6 +29,8 @@ order and noise as an uninterrupted one.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import tempfile
@@ -71,8 +73,9 @@ class EvalSet:
 class StageData:
     """What a stage trains on (task entry, family, features) and evaluates."""
 
-    def __init__(self, cfg: dict, tokenizer):
+    def __init__(self, cfg: dict, tokenizer, method=None):
         self.cfg, self.tokenizer = cfg, tokenizer
+        self.diagnostics: dict[str, float] = {}
         self.enc = EncodeConfig(cfg["max_length"], cfg.get("doc_stride", 128), cfg.get("max_query_length", 64))
         self.fingerprint = tokenizer_fingerprint(tokenizer)
         stage = cfg["stage"]
@@ -92,7 +95,12 @@ class StageData:
         self.family = family(self.task.family)
         examples = D.cap(self.family.load(self.task, "train", "en", cfg["data_dir"]),
                          cfg["max_examples"], cfg["seed"])
-        self.train = self._features(examples, "train", "en", train=True)
+        augment = None
+        if stage == "finetune" and hasattr(method, "augment"):  # RS-DA rewrites the English training set
+            examples, self.diagnostics = method.augment(examples, self.family, cfg["seed"])
+            table = hashlib.sha1(json.dumps(method.table, sort_keys=True).encode()).hexdigest()
+            augment = [method.key, method.p, method.options.model_dump(), table]
+        self.train = self._features(examples, "train", "en", train=True, augment=augment)
         self.dev, self.final = [], []
         if stage == "finetune":
             if "dev" in self.task.mirror or cfg["data_dir"] == "hub":
@@ -114,10 +122,11 @@ class StageData:
             paths = [*paths, paths[0].parent / "candidate_set_entities.jsonl"]
         return source_stamp(paths)
 
-    def _features(self, examples, split: str, lang: str, train: bool, task=None, fam=None, source=None):
+    def _features(self, examples, split: str, lang: str, train: bool, task=None, fam=None, source=None,
+                  augment=None):
         task, fam = task or self.task, fam or self.family
-        key = {"v": 1, "tokenizer": self.fingerprint, "family": fam.name, "task": task.key, "split": split,
-               "lang": lang, "train": train, "encode": vars(self.enc),
+        key = {"v": 1, "augment": augment, "tokenizer": self.fingerprint, "family": fam.name, "task": task.key,
+               "split": split, "lang": lang, "train": train, "encode": vars(self.enc),
                "source": source if source is not None else self._source(task, split, lang),
                "n": len(examples), "cap": [self.cfg.get("max_examples"), self.cfg["seed"]] if train else None}
         return cached_features(self.cfg.get("cache_dir"), key,
@@ -247,7 +256,8 @@ def train_loop_per_worker(cfg: dict) -> None:
     torch.set_num_threads(max(1, int(cfg.get("cpus_per_worker", 1))))
     tokenizer = load_tokenizer(cfg["tokenizer"], cfg.get("trust_remote_code", False))
     pad_id = tokenizer.pad_token_id
-    data = StageData(cfg, tokenizer)
+    method = build_method(cfg["robust_method"], cfg["noise_magnitude"], cfg.get("robust_options"))
+    data = StageData(cfg, tokenizer, method)
     fam = data.family
 
     torch.manual_seed(cfg["seed"])  # same head init on every rank (DDP also broadcasts it)
@@ -255,7 +265,6 @@ def train_loop_per_worker(cfg: dict) -> None:
     model = TaskModel(encoder, fam.head(encoder.config.hidden_size, data.task))
     model = ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
     base = model.module if hasattr(model, "module") else model
-    method = build_method(cfg["robust_method"], cfg["noise_magnitude"], cfg.get("robust_options"))
     sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True,
                                  seed=cfg["seed"], drop_last=False)
     per_worker = max(1, cfg["batch_size"] // world)  # batch_size is the global batch
@@ -284,12 +293,13 @@ def train_loop_per_worker(cfg: dict) -> None:
             optimizer.step()
             scheduler.step()
             step, total, n = step + 1, total + loss.item(), n + 1
-            for k, v in d.items():
-                diag[k] = diag.get(k, 0.0) + v
+            for k, v in d.items():  # *_max: the epoch's maximum; anything else: the epoch's mean
+                diag[k] = max(diag.get(k, v), v) if k.endswith("_max") else diag.get(k, 0.0) + v
         wall = time.perf_counter() - t0
         metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
                    "train/epoch_s": wall, "train/examples_per_s": len(data.train) / max(wall, 1e-9),
-                   **{f"robust/{k}": v / max(1, n) for k, v in diag.items()},
+                   **{f"robust/{k}": v if k.endswith("_max") else v / max(1, n) for k, v in diag.items()},
+                   **{f"robust/{k}": v for k, v in data.diagnostics.items()},
                    **cfg.get("report_extra", {})}
         if data.dev:
             raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device)

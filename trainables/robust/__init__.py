@@ -4,9 +4,12 @@ A method changes how one training batch becomes a loss; it never touches the dat
 the optimizer or evaluation. Every method implements the ``RobustMethod`` protocol in
 ``trainables.robust.base`` and is built by ``build_method(key, magnitude, options)``.
 
-``noise_magnitude`` from the space file is the method's one magnitude knob (the Gaussian
-sigma for ``rs_rp``); methods with ``uses_noise=False`` take none, and the spec rejects a
-space that gives a noise-using method no magnitude.
+``noise_magnitude`` from the space file is the method's one magnitude knob (epsilon for
+``adversarial``, sigma or radius for ``rs_rp``, the substitution probability for ``rs_da``);
+``none`` takes none. Fixed settings come from ``robust.options.<method>``, validated with the
+models in ``trainables.robust.options`` before Ray starts. Methods live one per module:
+``base`` (none), ``adversarial`` (PGD on embeddings), ``smoothing`` (RS-RP), ``augmentation``
+(RS-DA, which also rewrites the training data through ``augment``).
 """
 
 from __future__ import annotations
@@ -27,12 +30,18 @@ class MethodInfo:
 
 METHODS: dict[str, MethodInfo] = {
     "none": MethodInfo("none", False, "-", "base"),
+    "adversarial": MethodInfo(
+        "adversarial", True,
+        "epsilon: radius of the PGD perturbation of each input word embedding vector (options.norm: l2 or "
+        "linf), in embedding units", "adversarial"),
     "rs_rp": MethodInfo(
         "rs_rp", True,
-        "sigma of the Gaussian noise added to every coordinate of each (non-pad) input "
-        "word embedding, in embedding units",
-        "smoothing",
-    ),
+        "sigma of the Gaussian noise on every coordinate of each (non-pad) input word embedding, or the "
+        "radius of the uniform ball (options.distribution: uniform, options.ball: linf or l2)", "smoothing"),
+    "rs_da": MethodInfo(
+        "rs_da", True,
+        "probability that a token with neighbours in the synonym table is re-drawn uniformly from itself "
+        "and its neighbours (1.0 = the paper's procedure)", "augmentation"),
 }
 
 

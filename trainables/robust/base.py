@@ -46,7 +46,24 @@ class PlainFineTuning:
         return loss_fn(forward(model, batch), batch), {}
 
 
+
+
+def vector_norms(delta: torch.Tensor, norm: str) -> torch.Tensor:
+    """Norm of each embedding vector of a [B, L, H] perturbation: [B, L]."""
+    return delta.abs().amax(-1) if norm == "linf" else delta.norm(dim=-1)
+
+
+def forward_variants(model: nn.Module, batch: dict[str, torch.Tensor], embeds: list[torch.Tensor]):
+    """One forward pass over several ``inputs_embeds`` variants of the same batch, stacked along
+    the batch axis (one DDP forward, one backward); returns the outputs split per variant."""
+    n = len(embeds)
+    inputs = {k: torch.cat([v] * n) for k, v in batch.items() if k in ("attention_mask", "token_type_ids")}
+    out = model(inputs_embeds=torch.cat(embeds), **inputs)
+    return list(out.chunk(n))
+
+
 def build(key: str, magnitude: float, options: dict) -> RobustMethod:
-    if options:
-        raise ValueError(f"method 'none' takes no options, got {sorted(options)}")
+    from trainables.robust.options import parse_options
+
+    parse_options("none", options)
     return PlainFineTuning()

@@ -12,7 +12,7 @@ header line naming the columns is skipped. Labels are the names in the task's la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -100,6 +100,10 @@ class PairClassification:
 
     def source_files(self, task, split, lang, data_dir) -> list[Path]:
         return [task.mirror_path(data_dir, split, lang)]
+
+    def augment(self, example, fn):
+        """RS-DA: both sentences rewritten by ``fn`` (text -> text)."""
+        return replace(example, premise=fn(example.premise), hypothesis=fn(example.hypothesis))
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         enc = tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],

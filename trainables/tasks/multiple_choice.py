@@ -18,7 +18,7 @@ for predictions and gold alike.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -139,6 +139,10 @@ class MultipleChoice:
             return choices_from_hub(task.hub_source(split, lang), task.mirror_format)
         path = task.mirror_path(data_dir, split, lang)
         return (read_siqa if task.mirror_format == "siqa" else read_copa_jsonl)(path)
+
+    def augment(self, example, fn):
+        """RS-DA: the context and every choice rewritten by ``fn`` (text -> text)."""
+        return replace(example, context=fn(example.context), choices=tuple(fn(c) for c in example.choices))
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         firsts = [e.context for e in examples for _ in e.choices]

@@ -19,7 +19,7 @@ layout: ``{id: answer}`` JSON; the gold file is the SQuAD JSON itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -125,6 +125,10 @@ class ExtractiveQA:
             if not examples:
                 raise DataError(f"tydiqa {split}: no question id starts with '{prefix}'")
         return examples
+
+    def augment(self, example, fn):
+        """RS-DA: the question (the context stays: answer offsets remain valid) rewritten by ``fn`` (text -> text)."""
+        return replace(example, question=fn(example.question))
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         if not examples:

@@ -308,6 +308,10 @@ class Retrieval:
             return pairs if split == "train" else pairs_as_set(pairs)
         raise ValueError(f"{task.key}: unknown retrieval format '{kind}'")
 
+    def augment(self, example, fn):
+        """RS-DA: both sides of a training pair rewritten by ``fn`` (text -> text)."""
+        return PairForRetrieval(fn(example.query), fn(example.positive))
+
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         if isinstance(examples, list):  # training pairs
             q = tokenizer([p.query for p in examples], truncation=True, max_length=cfg.max_length)

@@ -20,7 +20,7 @@ Official prediction layout: one tag per line, a blank line after each sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -140,6 +140,10 @@ class TokenTagging:
             return tags_from_hub(task.hub_source(split, lang), *task.hub_fields[:2], task.labels)
         reader = read_conllu if task.mirror_format == "conllu" else read_panx
         return [e for path in task.mirror_paths(data_dir, split, lang) for e in reader(path, task.labels)]
+
+    def augment(self, example, fn):
+        """RS-DA: every word, one for one (tags stay aligned) rewritten by ``fn`` (text -> text)."""
+        return replace(example, tokens=tuple(fn(t) for t in example.tokens))
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         budget = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False)

@@ -1,0 +1,74 @@
+"""Per-method settings (``robust.options.<method>`` in a space file), validated before Ray starts.
+
+No torch here: the spec validates options with these models, and ``build_method`` parses them
+again in the worker. ``noise_magnitude`` is the one swept knob; what it means per method:
+
+==============  ===========================================================================
+``adversarial``  epsilon: radius of the perturbation of each embedding vector (``norm``)
+``rs_rp``        sigma of the Gaussian noise, or the radius of the uniform ball (``ball``)
+``rs_da``        probability that a token with neighbours in the synonym table is re-drawn
+                 (uniformly from itself and its neighbours); 1.0 is the paper's procedure
+==============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoOptions(_Options):
+    pass
+
+
+class AdversarialOptions(_Options):
+    steps: int = Field(default=1, ge=1)
+    """K: PGD steps (K=1: a single normalised-gradient step, FGSM-like)."""
+    step_size: float | None = Field(default=None, gt=0)
+    """PGD step alpha; default 1.25 * epsilon / K (enough to reach the boundary in K steps)."""
+    norm: Literal["l2", "linf"] = "l2"
+    """Norm of each embedding vector's perturbation (the radius is noise_magnitude)."""
+    adv_weight: float = Field(default=0.5, ge=0, le=1)
+    """loss = (1 - w) * clean loss + w * adversarial loss."""
+
+
+class SmoothingOptions(_Options):
+    distribution: Literal["gaussian", "uniform"] = "gaussian"
+    ball: Literal["linf", "l2"] = "linf"
+    """For uniform noise: the ball the noise is drawn from (radius = noise_magnitude)."""
+    copies: int = Field(default=1, ge=1)
+    """n: noisy copies of every training example per step (their losses are averaged)."""
+
+
+class AugmentationOptions(_Options):
+    synonyms: str = "builtin"
+    """A JSON file ``{word: [neighbours]}`` (the counter-fitted neighbour table the paper used),
+    or ``builtin``: the small demo table for the built-in data."""
+    copies: int = Field(default=3, ge=1)
+    """c: augmented copies per English training example (paper: 10 for PAWS-X, 3 for XNLI)."""
+    keep_original: bool = True
+
+    @field_validator("synonyms")
+    @classmethod
+    def _exists(cls, v):
+        if v != "builtin" and not Path(v).expanduser().is_file():
+            raise ValueError(f"synonym table '{v}' not found (a JSON file {{word: [neighbours]}}, or 'builtin')")
+        return v
+
+
+OPTIONS: dict[str, type[_Options]] = {
+    "none": NoOptions, "adversarial": AdversarialOptions, "rs_rp": SmoothingOptions,
+    "rs_da": AugmentationOptions,
+}
+MAX_MAGNITUDE = {"rs_da": 1.0}
+"""Upper bounds of noise_magnitude per method (a probability cannot exceed 1)."""
+
+
+def parse_options(method: str, options: dict | None):
+    return OPTIONS[method].model_validate(options or {})
