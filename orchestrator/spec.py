@@ -147,9 +147,20 @@ class Target(_Strict):
     data_dir: str = "builtin"
     """builtin (embedded demo data), hub (Hugging Face hub), or a local mirror directory."""
     recipe: Recipe = Recipe()
+    generalized: bool = False
+    """Sentence-pair tasks with parallel test sets (XNLI, PAWS-X): also score every (first-
+    sentence language, second-sentence language) pair (generalized cross-lingual transfer)."""
     retrieval_layer: int | None = Field(default=None, ge=0)
     """Retrieval tasks: hidden-state index to mean-pool (0 = embeddings; None = last layer).
     XTREME-R: 8 for mBERT/XLM-R base, 14 for XLM-R large."""
+
+    @model_validator(mode="after")
+    def _generalized(self):
+        if self.generalized and self.task in TASKS and TASKS[self.task].family != "classification":
+            pairs = [k for k, t in TASKS.items() if t.family == "classification"]
+            raise ValueError(f"generalized: needs a sentence-pair task with parallel test sets "
+                             f"({', '.join(pairs)}), not {self.task}")
+        return self
 
     @model_validator(mode="after")
     def _builtin(self):

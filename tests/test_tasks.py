@@ -235,3 +235,24 @@ def test_siqa_reads_both_releases(tmp_path):
     board.write_text(json.dumps(row) + "\n")
     (tmp_path / "train-labels.lst").write_text("2\n")
     assert read_siqa(board)[0].label == 1
+
+
+def test_generalized_pairs_combine_parallel_test_sets(demo_dir, tiny_model, tmp_path):
+    import shutil
+
+    from trainables.loop import StageData
+
+    cfg = {"stage": "finetune", "target_task": "xnli", "data_dir": str(demo_dir), "max_length": 64,
+           "seed": 0, "max_examples": 50, "languages": ["en", "de", "zh"], "generalized": True}
+    data = StageData(cfg, load_tokenizer(tiny_model))
+    assert sorted(s.lang for s in data.pairs) == ["de-en", "de-zh", "en-de", "en-zh", "zh-de", "zh-en"]
+    en, zh = (next(s for s in data.final if s.lang == lg) for lg in ("en", "zh"))
+    pair = next(s for s in data.pairs if s.lang == "en-zh")
+    assert all(p.premise == a.premise and p.hypothesis == b.hypothesis and p.label == a.label == b.label
+               for p, a, b in zip(pair.examples, en.examples, zh.examples))
+    broken = tmp_path / "demo"
+    shutil.copytree(demo_dir, broken)
+    lines = (broken / "xnli" / "test-zh.tsv").read_text(encoding="utf-8").splitlines()
+    (broken / "xnli" / "test-zh.tsv").write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="test sets of en and zh are not parallel"):
+        StageData({**cfg, "data_dir": str(broken)}, load_tokenizer(tiny_model))

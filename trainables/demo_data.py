@@ -19,7 +19,9 @@ comparison with domain vocabulary, so intermediate training has a measurable eff
 Files are written in the XTREME layout the loaders read for real data:
 ``{root}/xnli/{train,dev}-en.tsv``, ``{root}/xnli/test-{lang}.tsv`` and
 ``{root}/intermediate/{key}/train.tsv``, each ``premise<TAB>hypothesis<TAB>label``.
-Generation depends only on the sizes and a fixed seed: the same bytes on every machine.
+The test sets are parallel across languages (line i is the same example), as XNLI's are, so
+generalized cross-lingual evaluation can pair a premise in one language with a hypothesis in
+another. Generation depends only on the sizes and a fixed seed: the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ def write_demo_data(root: str | os.PathLike, sizes: dict[str, int] | None = None
         if lang == "en":
             _write(root / "xnli" / "train-en.tsv", _examples(frames, XNLI_LABELS, sizes["train"], rng))
             _write(root / "xnli" / "dev-en.tsv", _examples(frames, XNLI_LABELS, sizes["dev"], rng))
-        _write(root / "xnli" / f"test-{lang}.tsv", _examples(frames, XNLI_LABELS, sizes["test"], rng))
+        # test sets are parallel (line i is the same example in every language), as XNLI's are:
+        # the structure comes from one shared seed, only the words differ
+        _write(root / "xnli" / f"test-{lang}.tsv",
+               _examples(frames, XNLI_LABELS, sizes["test"], random.Random(4242)))
     for k, (key, (*frames, labels)) in enumerate(sorted(DOMAIN_LEXICON.items())):
         rng = random.Random(2000 + k)
         rows = _examples(frames, labels, sizes["intermediate"], rng)

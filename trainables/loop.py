@@ -35,6 +35,7 @@ import math
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import ray.train
@@ -76,6 +77,7 @@ class StageData:
     def __init__(self, cfg: dict, tokenizer, method=None):
         self.cfg, self.tokenizer = cfg, tokenizer
         self.diagnostics: dict[str, float] = {}
+        self.pairs: list[EvalSet] = []  # generalized cross-lingual pairs (finetune, if asked)
         self.enc = EncodeConfig(cfg["max_length"], cfg.get("doc_stride", 128), cfg.get("max_query_length", 64))
         self.fingerprint = tokenizer_fingerprint(tokenizer)
         stage = cfg["stage"]
@@ -107,6 +109,28 @@ class StageData:
                 self.dev.append(self._eval_set(f"dev/{self.task.key}/en", self.task, "dev", "en"))
             for lang in cfg["languages"]:
                 self.final.append(self._eval_set(f"{self.target.key}/{lang}", self.target, "test", lang))
+            if cfg.get("generalized"):
+                self.pairs = self._generalized_sets()
+
+    def _generalized_sets(self) -> list[EvalSet]:
+        """Every (l1, l2), l1 != l2: premise of line i in l1, hypothesis of line i in l2. The
+        test sets must be parallel: same length, same label on every line."""
+        by_lang = {s.lang: s for s in self.final}
+        out = []
+        for l1, s1 in by_lang.items():
+            for l2, s2 in by_lang.items():
+                if l1 == l2:
+                    continue
+                if len(s1.examples) != len(s2.examples) or any(
+                        a.label != b.label for a, b in zip(s1.examples, s2.examples)):
+                    raise D.DataError(f"{self.target.key} test sets of {l1} and {l2} are not parallel "
+                                      f"(different lengths or labels); generalized evaluation needs parallel sets")
+                examples = [replace(a, hypothesis=b.hypothesis) for a, b in zip(s1.examples, s2.examples)]
+                feats = self._features(examples, "test", f"{l1}-{l2}", False, self.target, self.family,
+                                       source=[self._source(self.target, "test", l1),
+                                               self._source(self.target, "test", l2)])
+                out.append(EvalSet(f"{self.target.key}/{l1}-{l2}", self.target, f"{l1}-{l2}", examples, feats))
+        return out
 
     def _inter_source(self) -> list:
         path = Path(self.cfg["data_dir"]) / "intermediate" / self.task.key / "train.tsv"
@@ -234,10 +258,18 @@ def _final_evaluation(cfg, data: StageData, base, pad_id, device) -> dict[str, f
             raise ValueError(f"target.retrieval_layer {layer} is not a hidden-state index of this "
                              f"encoder (0 = embeddings .. {n_layers} = last layer)")
         model = TaskModel(base.encoder, fam.head(base.encoder.config.hidden_size, target), layer=layer)
-    raws = run_eval(model, fam, data.final, cfg["eval_batch_size"], pad_id, device)
+    raws = run_eval(model, fam, data.final + data.pairs, cfg["eval_batch_size"], pad_id, device)
     if raws is None:
         return {}
     metrics, predictions = score_sets(fam, data.final, raws)
+    if data.pairs:  # generalized cross-lingual transfer: every pair, its mean, and per first language
+        pair_metrics, _ = score_sets(fam, data.pairs, raws)
+        metrics.update(pair_metrics)
+        accs = {s.lang: pair_metrics[f"{s.name}/accuracy"] for s in data.pairs}
+        metrics[f"{target.key}/generalized/avg/accuracy"] = sum(accs.values()) / len(accs)
+        for l1 in {p.split("-")[0] for p in accs}:
+            row = [v for p, v in accs.items() if p.split("-")[0] == l1]
+            metrics[f"{target.key}/generalized/{l1}/accuracy"] = sum(row) / len(row)
     per_language = {s.lang: {m.rsplit("/", 1)[1]: v for m, v in metrics.items() if m.startswith(s.name + "/")}
                     for s in data.final}
     avg, score = task_summary(per_language, qa=target.family == "qa")

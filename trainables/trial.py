@@ -117,7 +117,7 @@ def stage_config(config: dict) -> dict:
         "max_length": run["max_length"], "batch_size": run["batch_size"],
         "eval_batch_size": run["eval_batch_size"], "seed": int(config["seed"]),
         "doc_stride": run.get("doc_stride", 128), "max_query_length": run.get("max_query_length", 64),
-        "retrieval_layer": run.get("retrieval_layer"),
+        "retrieval_layer": run.get("retrieval_layer"), "generalized": run.get("generalized", False),
         "cache_dir": str(Path(run["assets"]) / "features"),
         "cpus_per_worker": run["resources"]["cpus_per_worker"],
         "trust_remote_code": run.get("trust_remote_code", False),
