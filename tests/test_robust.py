@@ -7,12 +7,11 @@
   expected mean norm, n copies go through one stacked forward;
 - rs_da: the substitution rate matches its expectation on a known table, and punctuation or
   case do not defeat matching;
-- every method is deterministic under a seed; invalid settings fail at validation.
+- invalid settings fail at validation (determinism under a seed: tests/test_data_models.py).
 """
 
 from __future__ import annotations
 
-import math
 import random
 
 import pytest
@@ -115,19 +114,6 @@ def test_substitution_rate_matches_its_expectation_on_a_known_table():
     aug = SynonymAugmenter({"market": ["bazaar"]}, 1.0, random.Random(1))
     outs = {aug.text("The Market, MARKET! market.") for _ in range(50)}
     assert "The Bazaar, BAZAAR! bazaar." in outs  # punctuation and case kept, the core matched
-
-
-@pytest.mark.parametrize("key,magnitude,options", [
-    ("adversarial", 0.05, {"steps": 2}), ("rs_rp", 0.05, {"copies": 2}), ("rs_da", 1.0, {}), ("none", 0.0, {})])
-def test_every_method_is_deterministic_under_a_seed(setup, key, magnitude, options):
-    model, batch = setup
-    method = build_method(key, magnitude, options)
-    losses = []
-    for _ in range(2):
-        torch.manual_seed(7)
-        loss, _ = method.loss(model, model.encoder.get_input_embeddings(), batch, CLS.loss)
-        losses.append(loss.item())
-    assert math.isfinite(losses[0]) and losses[0] == losses[1]
 
 
 def test_rs_da_augments_reproducibly(demo_dir):
