@@ -365,6 +365,12 @@ class SweepSpec(_Strict):
                 problems.append(f"intermediate: domain '{d}' resolves to several tasks "
                                 f"{self.intermediate.tasks_of(d)}; mixing tasks is not supported "
                                 f"yet, name one with intermediate.tasks.{d}")
+        rs_rp = self.robust.options.get("rs_rp", {})
+        task = TASKS.get(self.target.task)
+        if rs_rp.get("smoothed_eval") and task and task.family not in ("classification", "multiple_choice"):
+            problems.append(f"robust.options.rs_rp.smoothed_eval: the smoothed classifier votes over classes; "
+                            f"{self.target.task} is a {task.family} task (allowed: classification and "
+                            f"multiple-choice targets)")
         continuous = isinstance(self.training.learning_rate, Range) or isinstance(
             self.robust.noise_magnitude, Range)
         if self.search.samples_per_cell > 1 and not continuous:

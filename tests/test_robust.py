@@ -142,3 +142,25 @@ def test_invalid_method_settings_fail_at_validation(robust, expected):
     with pytest.raises(SpecError) as e:
         parse_spec({"name": "x", "robust": robust}, "x.yaml")
     assert expected in "\n".join(e.value.problems)
+
+
+def test_smoothed_prediction_is_a_majority_vote(setup):
+    model, batch = setup
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+    plain = model(**inputs).argmax(-1)
+    zero = build_method("rs_rp", 0.0, {"smoothed_eval": True, "eval_samples": 5})
+    counts = zero.vote_outputs(model, model.encoder.get_input_embeddings(), inputs, None)
+    assert torch.equal(counts.argmax(-1), plain) and torch.all(counts.sum(-1) == 5)
+    assert torch.all(counts.max(-1).values == 5)  # no noise: every pass agrees
+    torch.manual_seed(0)
+    loud = build_method("rs_rp", 5.0, {"smoothed_eval": True, "eval_samples": 9})
+    counts = loud.vote_outputs(model, model.encoder.get_input_embeddings(), inputs, None)
+    assert torch.all(counts.sum(-1) == 9) and (counts.max(-1).values < 9).any()  # votes disagree
+
+
+def test_smoothed_eval_is_rejected_for_tasks_without_classes():
+    with pytest.raises(SpecError) as e:
+        parse_spec({"name": "x", "target": {"task": "xquad", "data_dir": "/m"},
+                    "robust": {"methods": ["rs_rp"], "noise_magnitude": 0.1,
+                               "options": {"rs_rp": {"smoothed_eval": True}}}}, "x.yaml")
+    assert "smoothed classifier votes over classes; xquad is a qa task" in "\n".join(e.value.problems)

@@ -171,7 +171,8 @@ def _input_key(f: dict):
 
 
 @torch.no_grad()
-def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, device) -> dict[str, list] | None:
+def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, device,
+             smoother=None) -> dict[str, list] | None:
     """Raw outputs of every set in ONE pooled, length-sorted pass sharded across ranks;
     returns {set name: raw outputs in feature order} on rank 0, None elsewhere.
 
@@ -196,7 +197,12 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
         feats = [sets[unique[j][0]].features[unique[j][1]] for j in idx]
         batch = {k: v.to(device) for k, v in fam.collate(feats, pad_id).items()}
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-        local.extend(zip(idx, fam.raw(model(**inputs), batch)))
+        if smoother is None:
+            outputs = model(**inputs)
+        else:  # RS-RP smoothed prediction: majority vote over noisy passes
+            choices = batch["input_ids"].shape[0] // batch["labels"].shape[0] if fam.name == "multiple_choice" else None
+            outputs = smoother.vote_outputs(model, model.encoder.get_input_embeddings(), inputs, choices)
+        local.extend(zip(idx, fam.raw(outputs, batch)))
     model.train(was_training)
     gathered = [local]
     if world > 1:
@@ -246,7 +252,17 @@ def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str)
                 "epoch": epoch, "global_step": step}, Path(d) / "state.pt")
 
 
-def _final_evaluation(cfg, data: StageData, base, pad_id, device) -> dict[str, float]:
+def _smoother(method, fam):
+    """The method, when it asks for smoothed predictions and the family predicts classes."""
+    if not getattr(method, "smooths_predictions", False):
+        return None
+    if fam.name not in ("classification", "multiple_choice"):
+        raise ValueError(f"rs_rp smoothed_eval votes over classes; the {fam.name} family has none "
+                         f"(use it with classification or multiple-choice targets)")
+    return method
+
+
+def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None) -> dict[str, float]:
     """Every target language with the target's family; predictions written on rank 0."""
     target, fam = data.target, family(data.target.family)
     if target.family != "retrieval":
@@ -258,7 +274,8 @@ def _final_evaluation(cfg, data: StageData, base, pad_id, device) -> dict[str, f
             raise ValueError(f"target.retrieval_layer {layer} is not a hidden-state index of this "
                              f"encoder (0 = embeddings .. {n_layers} = last layer)")
         model = TaskModel(base.encoder, fam.head(base.encoder.config.hidden_size, target), layer=layer)
-    raws = run_eval(model, fam, data.final + data.pairs, cfg["eval_batch_size"], pad_id, device)
+    raws = run_eval(model, fam, data.final + data.pairs, cfg["eval_batch_size"], pad_id, device,
+                    smoother=_smoother(method, fam) if model is base else None)
     if raws is None:
         return {}
     metrics, predictions = score_sets(fam, data.final, raws)
@@ -334,14 +351,15 @@ def train_loop_per_worker(cfg: dict) -> None:
                    **{f"robust/{k}": v for k, v in data.diagnostics.items()},
                    **cfg.get("report_extra", {})}
         if data.dev:
-            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device)
+            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device,
+                            smoother=_smoother(method, fam))
             if raws is not None:
                 dev_metrics, _ = score_sets(fam, data.dev, raws)
                 metrics.update(dev_metrics)
                 per_lang = {"en": {m.rsplit("/", 1)[1]: v for m, v in dev_metrics.items()}}
                 metrics["objective"] = task_summary(per_lang, qa=fam.name == "qa")[1]
         if epoch + 1 == cfg["epochs"] and data.final:
-            metrics.update(_final_evaluation(cfg, data, base, pad_id, device))
+            metrics.update(_final_evaluation(cfg, data, base, pad_id, device, method))
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
                 _save(model, tokenizer, optimizer, scheduler, epoch, step, d)

@@ -44,6 +44,10 @@ class SmoothingOptions(_Options):
     """For uniform noise: the ball the noise is drawn from (radius = noise_magnitude)."""
     copies: int = Field(default=1, ge=1)
     """n: noisy copies of every training example per step (their losses are averaged)."""
+    smoothed_eval: bool = False
+    """Predict with the smoothed classifier: the majority vote over ``eval_samples`` noisy forward
+    passes (classification and multiple-choice tasks); default: plain prediction."""
+    eval_samples: int = Field(default=10, ge=1)
 
 
 class AugmentationOptions(_Options):

@@ -10,7 +10,10 @@ through the model in one stacked forward pass. ``noise_magnitude`` is
   a uniform direction times r * U^(1/d)).
 
 The noise comes from torch's global generator, which the loop seeds per rank and per epoch,
-so a run is reproducible for a fixed seed and world size. Evaluation is plain prediction.
+so a run is reproducible for a fixed seed and world size. Evaluation is plain prediction, or,
+with ``smoothed_eval``, the smoothed classifier's: each example is classified
+``eval_samples`` times under fresh noise and the most frequent class wins (ties: the lowest
+class index); ``vote_outputs`` turns the votes into logits-shaped counts the family decodes.
 
 Diagnostics: ``noise_norm_mean``, the mean norm of one vector's perturbation (L-infinity for
 the L-infinity ball, else L2): about sigma * sqrt(d) for Gaussian noise of dimension d, at most
@@ -57,6 +60,27 @@ class RandomPerturbation:
         outs = forward_variants(model, batch, list(noisy))
         loss = sum(loss_fn(out, batch) for out in outs) / len(outs)
         return loss, {"noise_norm_mean": float(torch.cat(norms).mean())}
+
+
+    @property
+    def smooths_predictions(self) -> bool:
+        return self.options.smoothed_eval
+
+    @torch.no_grad()
+    def vote_outputs(self, model, embed, inputs: dict, choices: int | None) -> torch.Tensor:
+        """Vote counts in the shape of the model's outputs: [B, C] (classification), or the
+        flattened [B * K] choice scores (multiple choice, ``choices`` = K)."""
+        embeds = embed(inputs["input_ids"])
+        rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+        counts = None
+        for _ in range(self.options.eval_samples):
+            noisy, _ = self.perturb(embeds, inputs["attention_mask"])
+            out = model(inputs_embeds=noisy, **rest)
+            scores = out.view(-1, choices) if choices else out
+            vote = torch.nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float()
+            counts = vote if counts is None else counts + vote
+        # ties go to the lowest index, as argmax does; counts keep the outputs' shape
+        return counts.view(-1) if choices else counts
 
 
 def build(key: str, magnitude: float, options: dict):
