@@ -89,7 +89,6 @@ class FirstTokenHead(nn.Module):
 
 class PairClassification:
     name = "classification"
-    extension = "tsv"
     hub_fields = ("premise", "hypothesis", "label")
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[PairExample]:

@@ -132,7 +132,6 @@ class ChoiceHead(nn.Module):
 
 class MultipleChoice:
     name = "multiple_choice"
-    extension = "jsonl"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[ChoiceExample]:
         if data_dir == "hub":

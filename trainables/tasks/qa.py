@@ -109,7 +109,6 @@ class SpanHead(nn.Module):
 
 class ExtractiveQA:
     name = "qa"
-    extension = "json"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[QAExample]:
         if data_dir == "hub":

@@ -282,9 +282,6 @@ class MeanPool(nn.Module):
 class Retrieval:
     name = "retrieval"
 
-    def extension(self, task) -> str:
-        return "tsv" if task.key == "tatoeba" else "json"
-
     def load(self, task, split: str, lang: str, data_dir: str):
         if data_dir == "hub":
             raise DataError(f"{task.key}: no hub source in a data-files format; use a local mirror "

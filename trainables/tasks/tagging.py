@@ -133,7 +133,6 @@ def _windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
 
 class TokenTagging:
     name = "tagging"
-    extension = "tsv"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[TagExample]:
         if data_dir == "hub":
