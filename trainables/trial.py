@@ -124,6 +124,12 @@ def stage_config(config: dict) -> dict:
     }
 
 
+def _summary(prefix: str, done: dict) -> dict[str, float]:
+    """An earlier stage's training summary, passed on to the fine-tuning stage's reports."""
+    return {f"{prefix}/{k}": float(v) for k, v in done["metrics"].items()
+            if k in ("train/loss", "train/epoch_s", "global_step")}
+
+
 def run_trial(config: dict) -> None:
     run = config["run"]
     trial_id = ray.tune.get_context().get_trial_id()
@@ -139,8 +145,7 @@ def run_trial(config: dict) -> None:
                        "max_examples": inter["max_examples"]},
                       run, trial_id, "intermediate", report_to_tune=False)
         encoder = str(Path(done["checkpoint"]) / "encoder")
-        extra = {f"intermediate/{k}": float(v) for k, v in done["metrics"].items()
-                 if k in ("train/loss", "train/epoch_s", "global_step")}
+        extra = _summary("intermediate", done)
     recipe = run.get("recipe") or {}
     if recipe.get("enabled", True):
         for key in target_task(run["target_task"]).recipe:
@@ -149,8 +154,7 @@ def run_trial(config: dict) -> None:
                            "learning_rate": recipe["learning_rate"], "max_examples": recipe["max_examples"]},
                           run, trial_id, f"recipe-{key}", report_to_tune=False)
             encoder = str(Path(done["checkpoint"]) / "encoder")
-            extra.update({f"recipe/{key}/{k}": float(v) for k, v in done["metrics"].items()
-                          if k in ("train/loss", "train/epoch_s", "global_step")})
+            extra.update(_summary(f"recipe/{key}", done))
     _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
             "noise_magnitude": float(config["noise_magnitude"]),
             "robust_options": run["robust_options"].get(config["robust_method"], {}),
