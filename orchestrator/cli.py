@@ -4,6 +4,7 @@
     xlt-sweep --space search_spaces/domains.yaml --dry-run  # print cells, trials, resources
     xlt-sweep --space F --address auto                      # join the running cluster
     xlt-sweep --space F --resume                            # continue an interrupted sweep
+    xlt-sweep --space search_spaces/robust_xlt.yaml --study mbert-pawsx   # one study of several
 
 Exit codes: 0 all trials finished; 1 some trial failed (the sweep still ran the rest);
 2 the space file or the command line is wrong (nothing was started).
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.spec import SpecError, load_spec
+from orchestrator.spec import SpecError, load_sweeps
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()))
     p.add_argument("--space", required=True, help="search-space YAML (see search_spaces/)")
+    p.add_argument("--study", action="append", default=None, metavar="KEY",
+                   help="run only this study of a file with a studies section (repeatable); "
+                        "default: every study, one after another")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     p.add_argument("--storage", default="./xlt_runs",
@@ -53,6 +57,10 @@ def _print_plan(plan: dict) -> None:
         print(f"{c['id']:<12}{c['domain']:<10}{','.join(c['intermediate_tasks']) or '-':<16}"
               f"{c['robust_method']:<13}{str(c.get('noise_magnitude', '*')):<10}"
               f"{str(c.get('learning_rate', '*')):<10}")
+    for m, info in plan["methods"].items():
+        if info["noise_magnitude"] is not None or info["options"]:
+            opts = ", ".join(f"{k}={v}" for k, v in info["options"].items()) or "defaults"
+            print(f"  {m}: noise_magnitude {info['noise_magnitude']}; {opts}")
     sampled = ", ".join(f"{k} ({v})" for k, v in plan["sampled_by_optuna"].items()) or "nothing"
     pt = plan["per_trial"]
     print(f"sampled by Optuna: {sampled}   (* = sampled or fixed)")
@@ -63,31 +71,46 @@ def _print_plan(plan: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        spec = load_spec(args.space)
+        specs = load_sweeps(args.space, args.study)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from orchestrator.space import plan
 
-    the_plan = plan(spec)
+    plans = [plan(spec) for spec in specs]
     if args.dry_run:
-        print(json.dumps(the_plan, indent=2) if args.json else "", end="")
-        if not args.json:
+        if args.json:
+            print(json.dumps(plans[0] if len(plans) == 1 else plans, indent=2))
+        for i, the_plan in enumerate([] if args.json else plans):
+            print("\n" * (i > 0), end="")
             _print_plan(the_plan)
         return 0
     storage = Path(args.storage).resolve()
-    exp_path = storage / spec.name
-    if exp_path.exists() and not args.resume:
-        print(f"error: sweep '{spec.name}' already exists at {exp_path}; pass --resume to "
-              f"continue it, or use another --storage or name", file=sys.stderr)
-        return 2
-    if args.resume and not (exp_path / "tuner.pkl").exists():
-        print(f"error: nothing to resume at {exp_path} (no tuner.pkl)", file=sys.stderr)
-        return 2
-    return _run(spec, the_plan, storage, args)
+    several = len(specs) > 1
+    resume = {}
+    for spec in specs:  # check every sweep before starting any
+        exp_path = storage / spec.name
+        started = (exp_path / "tuner.pkl").exists()
+        if exp_path.exists() and not args.resume:
+            print(f"error: sweep '{spec.name}' already exists at {exp_path}; pass --resume to "
+                  f"continue it, or use another --storage or name", file=sys.stderr)
+            return 2
+        if args.resume and not started and not several:
+            print(f"error: nothing to resume at {exp_path} (no tuner.pkl)", file=sys.stderr)
+            return 2
+        resume[spec.name] = args.resume and started  # studies not started yet start fresh
+    codes = []
+    for spec, the_plan in zip(specs, plans):
+        if several:
+            print(f"\n== study {spec.name} ({len(codes) + 1}/{len(specs)})")
+        codes.append(_run(spec, the_plan, storage, args, resume[spec.name]))
+    if several:
+        print(f"\n{len(specs)} studies: " + ", ".join(
+            f"{s.name} {'ok' if c == 0 else 'with failed trials'}" for s, c in zip(specs, codes)))
+    return max(codes)
 
 
-def _run(spec, the_plan: dict, storage: Path, args) -> int:
+def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     from orchestrator import tuner as T
     from orchestrator.tracking import SweepTracker, resolve_tracking_uri
 
@@ -104,7 +127,7 @@ def _run(spec, the_plan: dict, storage: Path, args) -> int:
     remote = "://" in uri and not uri.startswith(("sqlite:", "file:"))
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
-    tuner = T.build_tuner(spec, storage, tracker, args.resume, concurrent)
+    tuner = T.build_tuner(spec, storage, tracker, resume, concurrent)
     results = tuner.fit()
     summary = T.summarize(results, spec.search.metric)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)

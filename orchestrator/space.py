@@ -10,7 +10,10 @@ Optuna trial with its categorical params fixed (``points_to_evaluate`` ->
 ``study.enqueue_trial``) and ``num_samples`` is exactly their count: every cell runs, none
 twice. The define-by-run ``optuna_space`` then asks the sampler (TPE by default) for the
 continuous knobs only; a conditional knob (noise) is only suggested in branches that use it,
-and constants are returned for the rest.
+and constants are returned for the rest. Each method's magnitude is its own Optuna parameter
+(``noise_magnitude.<method>``; epsilon, sigma and a probability are different variables even
+when the space file gives them one shared range); the trial config carries it as
+``noise_magnitude``.
 """
 
 from __future__ import annotations
@@ -56,13 +59,12 @@ def _grid_value(param, value):
 def cells(spec: SweepSpec) -> list[Cell]:
     lrs = param_values(spec.training.learning_rate)
     lr_axis = lrs if lrs is not None and len(lrs) > 1 else [None]
-    noise = spec.robust.noise_magnitude
     out = []
     for domain in spec.intermediate.domains:
         for method in spec.robust.methods:
             mags: list = [None]
             if METHODS[method].uses_noise:
-                vals = param_values(noise)
+                vals = param_values(spec.robust.magnitude(method))
                 mags = vals if vals is not None and len(vals) > 1 else [None]
             for mag in mags:
                 for lr in lr_axis:
@@ -74,10 +76,19 @@ def points(spec: SweepSpec) -> list[dict]:
     """Optuna points to enqueue: every cell x seed x sample, categorical params fixed."""
     pts = []
     for cell in cells(spec):
+        fixed = cell.choices()
+        if "noise_magnitude" in fixed:
+            fixed[noise_param(cell.robust_method)] = fixed.pop("noise_magnitude")
         for seed in spec.seeds:
             for _ in range(spec.search.samples_per_cell):
-                pts.append({**cell.choices(), "seed": seed})
+                pts.append({**fixed, "seed": seed})
     return pts
+
+
+def noise_param(method: str) -> str:
+    """The Optuna parameter of ``method``'s magnitude: one per method, so TPE never models
+    epsilon, sigma and a substitution probability as one variable."""
+    return f"noise_magnitude.{method}"
 
 
 def _suggest(trial, name: str, param):
@@ -94,7 +105,8 @@ class OptunaSpace:
     def __init__(self, spec: SweepSpec):
         self.domains, self.methods, self.seeds = (
             spec.intermediate.domains, spec.robust.methods, spec.seeds)
-        self.lr, self.noise = spec.training.learning_rate, spec.robust.noise_magnitude
+        self.lr = spec.training.learning_rate
+        self.noise = {m: spec.robust.magnitude(m) for m in self.methods}
         self.tasks = {d: spec.intermediate.tasks_of(d) for d in self.domains}
 
     def __call__(self, trial) -> dict:
@@ -105,9 +117,9 @@ class OptunaSpace:
                "intermediate_tasks": self.tasks[domain], "noise_magnitude": 0.0}
         uses_noise = METHODS[method].uses_noise
         if uses_noise:
-            out["noise_magnitude"] = _suggest(trial, "noise_magnitude", self.noise)
+            out["noise_magnitude"] = _suggest(trial, noise_param(method), self.noise[method])
         cell = Cell(domain, method,
-                    _grid_value(self.noise, out["noise_magnitude"]) if uses_noise else None,
+                    _grid_value(self.noise[method], out["noise_magnitude"]) if uses_noise else None,
                     _grid_value(self.lr, out["learning_rate"]))
         out.update(cell_id=cell.id, cell=cell.label)
         return out
@@ -125,6 +137,7 @@ def run_block(spec: SweepSpec, storage: str) -> dict:
         "epochs": t.epochs, "batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
         "max_length": t.max_length, "max_examples": t.max_examples,
         "doc_stride": t.doc_stride, "max_query_length": t.max_query_length,
+        "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio, "select": t.select,
         "retrieval_layer": spec.target.retrieval_layer, "generalized": spec.target.generalized,
         "recipe": spec.target.recipe.model_dump(),
         "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,
@@ -139,9 +152,9 @@ def plan(spec: SweepSpec) -> dict:
     """What a sweep would run: cells, trials and resources (for --dry-run and the log)."""
     r = spec.resources
     cs = cells(spec)
-    sampled = [k for k, p in (("learning_rate", spec.training.learning_rate),
-                              ("noise_magnitude", spec.robust.noise_magnitude))
-               if isinstance(p, Range)]
+    knobs = [("learning_rate", spec.training.learning_rate),
+             *((noise_param(m), spec.robust.magnitude(m)) for m in spec.robust.methods)]
+    sampled = [k for k, p in knobs if isinstance(p, Range)]
     recipe = len(TASKS[spec.target.task].recipe) if spec.target.recipe.enabled else 0
     stages = sum((2 if c.domain != "none" else 1) + recipe for c in cs) * len(spec.seeds) * \
         spec.search.samples_per_cell
@@ -156,4 +169,14 @@ def plan(spec: SweepSpec) -> dict:
         "per_trial": {"train_workers": r.workers, "cpus": r.workers * r.cpus_per_worker,
                       "gpus": r.workers * r.gpus_per_worker},
         "asha": spec.search.asha.enabled, "metric": spec.search.metric, "mode": spec.search.mode,
+        "methods": {m: {"noise_magnitude": _describe(spec.robust.magnitude(m)),
+                        "options": spec.robust.options.get(m, {})} for m in spec.robust.methods},
     }
+
+
+def _describe(param) -> float | list | dict | None:
+    """A magnitude param for the plan: a number, its choices, or its range."""
+    if param is None or isinstance(param, Range):
+        return None if param is None else param.model_dump()
+    vals = param_values(param)
+    return vals[0] if len(vals) == 1 else vals

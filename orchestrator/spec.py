@@ -11,6 +11,8 @@ One space file describes one sweep. Sections:
 - ``seeds``: replicate seeds; every cell runs once per seed.
 - ``search``: Optuna sampler, samples per cell, metric/mode, ASHA, concurrency, retries.
 - ``resources``: Train workers per trial and CPUs/GPUs per worker.
+- ``studies`` (optional): several sweeps in one file, each the rest of the file with a few
+  keys overridden (``load_sweeps``), e.g. a paper's model x task grid.
 
 Swept values (``learning_rate``, ``noise_magnitude``) take one of three forms: a number
 (fixed), ``{choice: [...]}`` (a categorical axis: every value runs, like domains and methods),
@@ -24,6 +26,7 @@ against the registries in ``trainables`` with "did you mean" suggestions.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,7 +43,7 @@ from pydantic import (
 )
 
 from trainables.catalog import CATALOG, DOMAINS
-from trainables.registry import unknown
+from trainables.registry import encoder_depth, unknown
 from trainables.robust import METHODS
 from trainables.robust.options import MAX_MAGNITUDE, OPTIONS, parse_options
 from trainables.tasks import TASKS
@@ -96,10 +99,25 @@ Param = Annotated[
         _param_form,
         custom_error_type="param_form",
         custom_error_message="expected a number, {choice: [v1, v2, ...]} or "
-                             "{low: x, high: y, log: true|false}",
+                             "{low: x, high: y, log: true|false} (noise_magnitude also takes "
+                             "{method: one of those} per robust method)",
     ),
 ]
 """A swept knob: fixed number, categorical choice (grid axis), or continuous range (Optuna)."""
+
+
+def _magnitude_form(v: Any) -> str:
+    if isinstance(v, dict) and v.keys() & METHODS.keys() and not ({"choice", "low", "high", "log"} & v.keys()):
+        return "per_method"
+    return "shared"
+
+
+Magnitude = Annotated[
+    Annotated[Param, Tag("shared")] | Annotated[dict[str, Param], Tag("per_method")],
+    Discriminator(_magnitude_form),
+]
+"""``noise_magnitude``: one Param shared by every noisy method, or ``{method: Param}`` (each
+method on its own scale: epsilon, sigma and a probability rarely share a range)."""
 
 
 def param_values(p: Param) -> list[float] | None:
@@ -120,7 +138,7 @@ def _registry_keys(v: list[str], registry, kind: str) -> list[str]:
     """A categorical axis: every key known to its registry, none twice."""
     bad = [unknown(kind, k, registry) for k in v if k not in registry]
     if bad:
-        raise ValueError("; ".join(bad))
+        raise ValueError("\n".join(bad))
     return _unique_list(v, kind.split()[-1] + "s")
 
 
@@ -223,7 +241,7 @@ class Intermediate(_Strict):
             if not keys:
                 problems.append(f"tasks.{domain}: empty task list")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     def tasks_of(self, domain: str) -> list[str]:
@@ -232,8 +250,9 @@ class Intermediate(_Strict):
 
 class Robust(_Strict):
     methods: list[str] = Field(default=["none"], min_length=1)
-    noise_magnitude: Param | None = None
-    """Required when a method uses noise (rs_rp); the method's own magnitude knob."""
+    noise_magnitude: Magnitude | None = None
+    """Required when a method uses noise; each method's own magnitude knob. One Param for
+    all noisy methods, or ``{method: Param}`` per method."""
     options: dict[str, dict[str, Any]] = {}
     """Fixed per-method settings, {method: {option: value}}."""
 
@@ -242,24 +261,50 @@ class Robust(_Strict):
     def _methods(cls, v):
         return _registry_keys(v, METHODS, "robust method")
 
+    def magnitude(self, method: str) -> Param | None:
+        """The magnitude param of ``method`` (None for methods without noise)."""
+        if not METHODS[method].uses_noise or self.noise_magnitude is None:
+            return None
+        if isinstance(self.noise_magnitude, dict):
+            return self.noise_magnitude.get(method)
+        return self.noise_magnitude
+
     @model_validator(mode="after")
     def _noise(self):
         noisy = [m for m in self.methods if METHODS[m].uses_noise]
-        if noisy and self.noise_magnitude is None:
+        mag = self.noise_magnitude
+        if noisy and mag is None:
             raise ValueError(f"noise_magnitude is required: method(s) {', '.join(noisy)} use noise "
                              f"({METHODS[noisy[0]].magnitude_meaning})")
-        if not noisy and self.noise_magnitude is not None:
+        if not noisy and mag is not None:
             raise ValueError("noise_magnitude is set but none of the methods "
                              f"({', '.join(self.methods)}) uses noise; remove it")
-        vals = param_values(self.noise_magnitude) if self.noise_magnitude is not None else []
-        low = self.noise_magnitude.low if isinstance(self.noise_magnitude, Range) else None
-        if any(x < 0 for x in (vals or [])) or (low is not None and low < 0):
-            raise ValueError("noise_magnitude must be >= 0")
+        problems = []
+        if isinstance(mag, dict):
+            for m in mag:
+                if m not in noisy:
+                    problems.append(f"noise_magnitude.{m}: not a method of this sweep that uses noise; "
+                                    f"allowed keys: {', '.join(noisy)}")
+            problems += [f"noise_magnitude.{m}: missing; every method that uses noise needs its magnitude "
+                         f"({METHODS[m].magnitude_meaning})" for m in noisy if m not in mag]
+        for method in noisy:
+            p = self.magnitude(method)
+            if p is None:
+                continue
+            where = f"noise_magnitude.{method}" if isinstance(mag, dict) else "noise_magnitude"
+            vals = param_values(p) or [p.low, p.high]
+            if min(vals) < 0:
+                problems.append(f"{where}: must be >= 0")
+            cap = MAX_MAGNITUDE.get(method)
+            if cap is not None and max(vals) > cap:
+                problems.append(f"{where}: {method} reads it as a probability; values above {cap} "
+                                f"(got {max(vals)}) are invalid")
         bad = [m for m in self.options if m not in self.methods]
         if bad:
-            raise ValueError(f"options for {bad}, which are not in methods ({', '.join(self.methods)})")
-        problems = []
+            problems.append(f"options for {bad}, which are not in methods ({', '.join(self.methods)})")
         for method, opts in self.options.items():
+            if method not in OPTIONS:
+                continue
             try:
                 parse_options(method, opts)
             except ValidationError as e:
@@ -268,14 +313,8 @@ class Robust(_Strict):
                     allowed = f"; allowed keys: {', '.join(OPTIONS[method].model_fields)}" \
                         if err["type"] == "extra_forbidden" else ""
                     problems.append(f"options.{method}.{where}: {err['msg']}{allowed}")
-        for method, cap in MAX_MAGNITUDE.items():
-            high = max(vals) if vals else (self.noise_magnitude.high if isinstance(self.noise_magnitude, Range)
-                                           else None)
-            if method in self.methods and high is not None and high > cap:
-                problems.append(f"noise_magnitude: {method} reads it as a probability; values above {cap} "
-                                f"(got {high}) are invalid")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(dict.fromkeys(problems)))
         return self
 
 
@@ -291,6 +330,13 @@ class Training(_Strict):
     """QA: tokens of overlap between windows over a long context."""
     max_query_length: int = Field(default=64, ge=1)
     """QA: questions are cut to this many tokens."""
+    weight_decay: float = Field(default=0.01, ge=0)
+    """AdamW weight decay (the XTREME scripts Huang et al. 2021 used: 0)."""
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    """Fraction of steps of linear warm-up before the linear decay (XTREME scripts: 0)."""
+    select: Literal["last", "best"] = "last"
+    """Weights evaluated zero-shot: the last epoch's, or the epoch with the best English dev
+    objective (never target-language dev data)."""
 
     @model_validator(mode="after")
     def _lr_positive(self):
@@ -371,8 +417,14 @@ class SweepSpec(_Strict):
             problems.append(f"robust.options.rs_rp.smoothed_eval: the smoothed classifier votes over classes; "
                             f"{self.target.task} is a {task.family} task (allowed: classification and "
                             f"multiple-choice targets)")
-        continuous = isinstance(self.training.learning_rate, Range) or isinstance(
-            self.robust.noise_magnitude, Range)
+        for method in ("adversarial", "rs_rp"):
+            layer = self.robust.options.get(method, {}).get("layer")
+            depth = encoder_depth(self.model.name)
+            if isinstance(layer, int) and depth is not None and layer > depth:
+                problems.append(f"robust.options.{method}.layer: {layer} exceeds the depth of {self.model.name} "
+                                f"(allowed: 0 = input word embeddings, 1..{depth} = output of that layer)")
+        continuous = isinstance(self.training.learning_rate, Range) or any(
+            isinstance(self.robust.magnitude(m), Range) for m in self.robust.methods)
         if self.search.samples_per_cell > 1 and not continuous:
             problems.append("search.samples_per_cell > 1 needs a continuous knob "
                             "({low, high}); without one every sample of a cell is identical")
@@ -380,7 +432,7 @@ class SweepSpec(_Strict):
             problems.append(f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds "
                             f"training.epochs ({self.training.epochs})")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -404,7 +456,9 @@ def _clean(loc: tuple) -> tuple:
     for part in loc:
         if isinstance(part, str) and part.startswith("function-"):
             continue
-        if part in _TAGS and out and out[-1] in _PARAM_KEYS:
+        if part in ("shared", "per_method") and out and out[-1] == "noise_magnitude":
+            continue
+        if part in _TAGS and out and (out[-1] in _PARAM_KEYS or out[-2:-1] == ["noise_magnitude"]):
             out += ["__tag__", part]
             continue
         out.append(part)
@@ -459,6 +513,10 @@ def _message(err: dict) -> str:
     return msg
 
 
+_SUBPATH = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+|\[\d+\])*: ")
+"""A validator's problem that starts with its own key path (``options.rs_rp.layer: ...``)."""
+
+
 def parse_spec(data: Any, source: str = "<spec>") -> SweepSpec:
     """Validate a parsed YAML document; raise SpecError listing every problem."""
     if not isinstance(data, dict):
@@ -468,20 +526,80 @@ def parse_spec(data: Any, source: str = "<spec>") -> SweepSpec:
     except ValidationError as e:
         problems, seen = [], set()
         for err in e.errors():
-            line = f"{_path(err['loc'])}: {_message(err)}"
-            if line not in seen:  # union branches can repeat one problem
-                seen.add(line)
-                problems.append(line)
+            path = _path(err["loc"])
+            for part in _message(err).split("\n"):  # a validator may report several problems
+                if path == "(top level)" and _SUBPATH.match(part):
+                    line = part
+                elif _SUBPATH.match(part):
+                    line = f"{path}.{part}"
+                else:
+                    line = f"{path}: {part}"
+                if line not in seen:  # union branches can repeat one problem
+                    seen.add(line)
+                    problems.append(line)
         raise SpecError(source, problems) from None
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a space file (safe YAML only)."""
+def _read(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise SpecError(str(path), ["file not found"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise SpecError(str(path), [f"not valid YAML: {e}"]) from None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a space file of one sweep (safe YAML only)."""
+    data = _read(path)
+    if isinstance(data, dict) and "studies" in data:
+        raise SpecError(str(path), ["studies: this file holds several sweeps; load it with load_sweeps"])
     return parse_spec(data, str(path))
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_sweeps(path: str | Path, only: list[str] | None = None) -> list[SweepSpec]:
+    """The sweeps of a space file: itself, or one per entry of its ``studies`` section.
+
+    ``studies: {key: overrides}`` makes a file hold several sweeps that differ in a few keys
+    (the model, the target task and what depends on them: a paper's model x task grid). Each
+    study is the rest of the file deep-merged with its overrides, named ``{name}-{key}``, and
+    validated as a whole sweep; problems are reported for all studies at once, a problem
+    shared by every study once. ``only`` picks studies by key (``xlt-sweep --study``)."""
+    data = _read(path)
+    if not (isinstance(data, dict) and "studies" in data):
+        if only:
+            raise SpecError(str(path), [f"--study {', '.join(only)}: this file has no studies section"])
+        return [parse_spec(data, str(path))]
+    studies = data.get("studies")
+    base = {k: v for k, v in data.items() if k != "studies"}
+    if not isinstance(studies, dict) or not studies or not all(isinstance(v, dict) for v in studies.values()):
+        raise SpecError(str(path), ["studies: expected a mapping {study key: {overrides}} with at least one study"])
+    problems = [f"studies.{k}: a study key must match [A-Za-z0-9][A-Za-z0-9_.-]*" for k in studies
+                if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(k))]
+    problems += [f"--study {k}: no such study; allowed: {', '.join(map(str, studies))}"
+                 for k in only or [] if k not in studies]
+    if problems:
+        raise SpecError(str(path), problems)
+    specs, found = [], {}
+    selected = [k for k in studies if not only or k in only]
+    for key in selected:
+        merged = deep_merge(base, studies[key])
+        merged["name"] = f"{merged.get('name', '')}-{key}"
+        try:
+            specs.append(parse_spec(merged, str(path)))
+        except SpecError as e:
+            for problem in e.problems:
+                found.setdefault(problem, []).append(str(key))
+    if found:
+        raise SpecError(str(path), [p if len(keys) == len(selected) > 1 else f"[studies {', '.join(keys)}] {p}"
+                                    for p, keys in found.items()])
+    return specs

@@ -114,6 +114,8 @@ def capacity(spec: SweepSpec, resources: dict) -> int:
 def init_ray(address: str | None) -> dict:
     """Join ``address`` or start a local Ray (dashboard on 127.0.0.1: Tune needs its State API
     to clean the placement groups of stopped trials)."""
+    if ray.is_initialized():  # the next study of the same file: same Ray
+        return ray.cluster_resources()
     env = {"runtime_env": {"env_vars": {"HF_HUB_DISABLE_PROGRESS_BARS": "1",
                                         "TRANSFORMERS_VERBOSITY": "error",
                                         "TOKENIZERS_PARALLELISM": "false"}}}

@@ -142,3 +142,16 @@ def test_rs_rp_noise_norm_matches_sigma_and_spares_padding(sigma, tiny_model, de
 def test_rs_rp_rejects_negative_sigma():
     with pytest.raises(ValueError, match=">= 0"):
         build_method("rs_rp", -0.1)
+
+
+def test_best_dev_selection_restores_the_best_epochs_weights():
+    from trainables.loop import BestDev
+
+    model, best = torch.nn.Linear(2, 1), BestDev()
+    for epoch, objective in enumerate([0.5, 0.7, 0.6], 1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        best.update(model, objective, epoch, world=1)
+    assert (best.epoch, best.objective) == (2, 0.7)
+    best.restore_into(model)
+    assert torch.equal(model.weight, torch.full((1, 2), 2.0))

@@ -67,7 +67,7 @@ def test_continuous_noise_is_sampled_only_in_branches_that_use_it():
         t = study.ask()
         out = space(t)
         cfg = {**t.params, **out}
-        seen.append((cfg["robust_method"], "noise_magnitude" in t.params, cfg["noise_magnitude"]))
+        seen.append((cfg["robust_method"], "noise_magnitude.rs_rp" in t.params, cfg["noise_magnitude"]))
         study.tell(t, 0.5)
     assert len(seen) == 6 * 2
     for method, suggested, value in seen:

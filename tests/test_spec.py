@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,24 +10,87 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
-from orchestrator.spec import SpecError, load_spec, parse_spec
+from orchestrator.spec import SpecError, load_spec, load_sweeps, parse_spec
 from tests.conftest import ROOT
+from trainables.tasks import TASKS
 
 SPACES = sorted((ROOT / "search_spaces").glob("*.yaml"))
 
 
-def test_repo_has_the_two_spaces():
-    assert {p.name for p in SPACES} >= {"smoke.yaml", "domains.yaml"}
+SYNONYMS = "/mnt/shared/xlt_data/counterfitted_neighbors.json"
+
+
+def test_repo_has_the_spaces():
+    assert {p.name for p in SPACES} >= {"smoke.yaml", "domains.yaml", "robust_xlt.yaml"}
+
+
+def _with_local_table(path, tmp_path):
+    """The space file as shipped, except that the cluster-side synonym table (which must exist
+    at validation time) points at a small local table."""
+    table = tmp_path / "neighbours.json"
+    table.write_text('{"good": ["fine", "nice"]}')
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text().replace(SYNONYMS, str(table)))
+    return copy
 
 
 @pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
-def test_every_space_file_validates_and_dry_runs(path, capsys):
-    spec = load_spec(path)
-    assert main(["--space", str(path), "--dry-run"]) == 0
+def test_every_space_file_validates_and_dry_runs(path, capsys, tmp_path):
+    specs = load_sweeps(_with_local_table(path, tmp_path))
+    assert main(["--space", str(_with_local_table(path, tmp_path)), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"sweep {spec.name}:" in out
+    assert all(f"sweep {spec.name}:" in out for spec in specs)
     first = path.read_text().splitlines()[:8]
     assert any("xlt-sweep --space" in line for line in first), "space files start with their command"
+
+
+def test_robust_xlt_sets_up_the_papers_comparison(tmp_path, capsys):
+    shipped = ROOT / "search_spaces" / "robust_xlt.yaml"
+    with pytest.raises(SpecError) as e:  # as shipped: only the cluster-side table is missing, named once
+        load_sweeps(shipped)
+    assert e.value.problems == [f"robust.options.rs_da.synonyms: Value error, synonym table '{SYNONYMS}' not "
+                                "found (a JSON file {word: [neighbours]}, or 'builtin')"]
+    specs = {s.name: s for s in load_sweeps(_with_local_table(shipped, tmp_path))}
+    grid = {(s.model.name, s.target.task) for s in specs.values()}
+    assert grid == {(m, t) for m in ("bert-base-multilingual-cased", "xlm-roberta-base") for t in ("pawsx", "xnli")}
+    for s in specs.values():
+        task = s.target.task
+        assert s.languages == list(TASKS[task].languages) and len(s.languages) == {"pawsx": 7, "xnli": 15}[task]
+        assert s.robust.methods == ["none", "adversarial", "rs_rp", "rs_da"] and s.target.generalized
+        t = s.training
+        assert (t.learning_rate, t.batch_size, t.max_length, t.select) == (2e-5, 32, 128, "best")
+        assert t.epochs == {"pawsx": 3, "xnli": 1}[task]
+        assert s.robust.options["rs_da"]["copies"] == {"pawsx": 10, "xnli": 3}[task]
+        assert s.robust.magnitude("rs_da") == 1.0 and len(s.seeds) >= 3
+    table = str(_with_local_table(shipped, tmp_path))
+    assert main(["--space", table, "--dry-run", "--json"]) == 0
+    plans = json.loads(capsys.readouterr().out)
+    assert [p["sweep"] for p in plans] == list(specs) and all(p["trials"] == 8 * 3 for p in plans)
+    assert main(["--space", table, "--dry-run", "--json", "--study", "mbert-xnli"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["sweep"] == "robust_xlt-mbert-xnli" and len(one["languages"]) == 15
+
+
+def test_study_problems_name_their_study_and_shared_ones_appear_once(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "s", "training": {"epochs": 0},
+        "studies": {"a": {"target": {"task": "xnlii"}}, "b": {"model": {"name": "x"}}, "c d": {}}}))
+    with pytest.raises(SpecError) as e:
+        load_sweeps(path)
+    assert e.value.problems == ["studies.c d: a study key must match [A-Za-z0-9][A-Za-z0-9_.-]*"]
+    path.write_text(yaml.safe_dump({
+        "name": "s", "training": {"epochs": 0},
+        "studies": {"a": {"target": {"task": "xnlii"}}, "b": {"model": {"name": "x"}}}}))
+    with pytest.raises(SpecError) as e:
+        load_sweeps(path)
+    assert "training.epochs: Input should be greater than or equal to 1" in e.value.problems  # shared: once
+    assert any(p.startswith("[studies a] target.task: unknown target task 'xnlii' (did you mean 'xnli'?)")
+               for p in e.value.problems)
+    assert main(["--space", str(path), "--dry-run", "--study", "zz"]) == 2
+    assert "--study zz: no such study; allowed: a, b" in capsys.readouterr().err
+    with pytest.raises(SpecError, match="studies: this file holds several sweeps"):
+        load_spec(path)
 
 
 def test_domains_space_is_the_research_space():

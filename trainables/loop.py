@@ -20,6 +20,12 @@ one pass, and the raw outputs are gathered; rank 0 decodes and scores (Ray Train
 rank 0's metrics). Tokenised features come from the Arrow feature cache
 (``trainables.tasks.base.cached_features``) shared by all trials of a storage root.
 
+Model selection (``training.select``): ``last`` evaluates the last epoch's weights; ``best``
+evaluates the weights of the epoch with the best English dev objective (``BestDev``; the
+released code of Huang et al. 2021 keeps the best-dev checkpoint), and logs
+``select/best_epoch`` and ``select/best_objective``. The stage's checkpoint (what a later
+stage or a resume reads) is always the last epoch's.
+
 Resumption: every epoch ends with a checkpoint (rank 0) holding ``encoder/``, ``head.pt`` and
 ``state.pt`` (optimizer, schedule, epoch, step). A restarted worker group, or a trial retried
 under the same Train run name, starts at the epoch after the last checkpoint. Randomness is
@@ -228,7 +234,40 @@ def score_sets(fam, sets: list[EvalSet], raws: dict) -> tuple[dict[str, float], 
     return metrics, predictions
 
 
-def _restore(model, optimizer, scheduler) -> tuple[int, int]:
+class BestDev:
+    """``training.select: best``: the weights of the epoch with the best English dev objective
+    (a CPU copy; the decision is rank 0's, broadcast so every rank keeps the same copy), put
+    back before the final zero-shot evaluation, as the paper's protocol selects on English dev.
+    The copy is checkpointed with the epoch, so a resumed stage still selects among all epochs."""
+
+    def __init__(self):
+        self.objective, self.epoch, self.state = -math.inf, None, None
+
+    def update(self, base, objective: float | None, epoch: int, world: int) -> None:
+        improved = [objective is not None and objective > self.objective]
+        if world > 1:
+            dist.broadcast_object_list(improved, src=0)
+        if improved[0]:
+            self.objective = objective if objective is not None else self.objective
+            self.epoch = epoch
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
+
+    def restore_into(self, base) -> None:
+        if self.state is not None:
+            base.load_state_dict(self.state)
+
+    def save(self, d: str) -> None:
+        if self.state is not None:
+            torch.save({"objective": self.objective, "epoch": self.epoch, "state": self.state}, Path(d) / "best.pt")
+
+    def load(self, d: str) -> None:
+        path = Path(d) / "best.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=False)
+            self.objective, self.epoch, self.state = saved["objective"], saved["epoch"], saved["state"]
+
+
+def _restore(model, optimizer, scheduler, best: BestDev | None = None) -> tuple[int, int]:
     """Load the latest checkpoint if Ray Train has one; return (next epoch, global step)."""
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
@@ -240,16 +279,20 @@ def _restore(model, optimizer, scheduler) -> tuple[int, int]:
         base.encoder.load_state_dict(load_encoder(str(Path(d) / "encoder")).state_dict())
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if best is not None:
+            best.load(d)
     return state["epoch"] + 1, state["global_step"]
 
 
-def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str) -> None:
+def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str, best: BestDev | None) -> None:
     base = model.module if hasattr(model, "module") else model
     base.encoder.save_pretrained(Path(d) / "encoder")
     tokenizer.save_pretrained(Path(d) / "encoder")
     torch.save(base.head.state_dict(), Path(d) / "head.pt")
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch, "global_step": step}, Path(d) / "state.pt")
+    if best is not None:
+        best.save(d)
 
 
 def _smoother(method, fam):
@@ -322,10 +365,11 @@ def train_loop_per_worker(cfg: dict) -> None:
     steps = cfg["epochs"] * len(loader)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"],
                                   weight_decay=cfg.get("weight_decay", 0.01))
-    warmup = int(cfg.get("warmup_ratio", 0.1) * steps)
+    warmup = int(cfg.get("warmup_ratio", 0.1) * steps)  # linear warm-up, then linear decay to 0
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
-    start_epoch, step = _restore(model, optimizer, scheduler)
+    best = BestDev() if cfg.get("select", "last") == "best" and data.dev else None
+    start_epoch, step = _restore(model, optimizer, scheduler, best)
 
     for epoch in range(start_epoch, cfg["epochs"]):
         torch.manual_seed(cfg["seed"] * 100_003 + epoch * 1009 + rank)
@@ -333,11 +377,12 @@ def train_loop_per_worker(cfg: dict) -> None:
         t0, total, n, diag = time.perf_counter(), 0.0, 0, {}
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
+            optimizer.zero_grad(set_to_none=True)
             loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, fam.loss)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"non-finite training loss {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
             optimizer.step()
             scheduler.step()
@@ -358,11 +403,19 @@ def train_loop_per_worker(cfg: dict) -> None:
                 metrics.update(dev_metrics)
                 per_lang = {"en": {m.rsplit("/", 1)[1]: v for m, v in dev_metrics.items()}}
                 metrics["objective"] = task_summary(per_lang, qa=fam.name == "qa")[1]
+        if best is not None:
+            best.update(base, metrics.get("objective"), epoch + 1, world)
         if epoch + 1 == cfg["epochs"] and data.final:
+            if best is not None:  # evaluate the selected epoch's weights (the checkpoint keeps the last)
+                last = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
+                best.restore_into(base)
+                metrics.update({"select/best_epoch": best.epoch, "select/best_objective": best.objective})
             metrics.update(_final_evaluation(cfg, data, base, pad_id, device, method))
+            if best is not None:
+                base.load_state_dict(last)
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
-                _save(model, tokenizer, optimizer, scheduler, epoch, step, d)
+                _save(model, tokenizer, optimizer, scheduler, epoch, step, d, best)
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         else:
             ray.train.report(metrics)

@@ -21,9 +21,10 @@ from filelock import FileLock
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
+from trainables.registry import BUILTIN_MODELS
+
 BUILTIN_PREFIX = "builtin:"
-TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 128, "max_position_embeddings": 256}
+TINY = BUILTIN_MODELS["builtin:tiny-bert"]
 
 
 def resolve_model(name: str, assets_dir: str) -> str:

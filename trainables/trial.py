@@ -160,5 +160,7 @@ def run_trial(config: dict) -> None:
             "robust_options": run["robust_options"].get(config["robust_method"], {}),
             "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
             "max_examples": run["max_examples"], "report_extra": extra,
+            "weight_decay": run.get("weight_decay", 0.01), "warmup_ratio": run.get("warmup_ratio", 0.1),
+            "select": run.get("select", "last"),
             "predictions_dir": str(predictions_dir(run, trial_id))},
            run, trial_id, "finetune", report_to_tune=True)

@@ -32,12 +32,14 @@ METHODS: dict[str, MethodInfo] = {
     "none": MethodInfo("none", False, "-", "base"),
     "adversarial": MethodInfo(
         "adversarial", True,
-        "epsilon: radius of the PGD perturbation of each input word embedding vector (options.norm: l2 or "
-        "linf), in embedding units", "adversarial"),
+        "epsilon: radius of the PGD perturbation of each token's vector at the perturbation site (options.layer: "
+        "0 = input word embeddings, k = output of layer k; options.norm: l2 or linf), in embedding units",
+        "adversarial"),
     "rs_rp": MethodInfo(
         "rs_rp", True,
-        "sigma of the Gaussian noise on every coordinate of each (non-pad) input word embedding, or the "
-        "radius of the uniform ball (options.distribution: uniform, options.ball: linf or l2)", "smoothing"),
+        "sigma of the Gaussian noise on every coordinate of each (non-pad) token's vector at the perturbation "
+        "site (options.layer), or the radius of the uniform ball (options.distribution: uniform, options.ball: "
+        "linf or l2)", "smoothing"),
     "rs_da": MethodInfo(
         "rs_da", True,
         "probability that a token with neighbours in the synonym table is re-drawn uniformly from itself "

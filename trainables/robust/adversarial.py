@@ -1,30 +1,41 @@
-"""Adversarial training on input word embeddings (Huang et al. 2021, section 3.1), built from
-its definition: min_theta E[ max_{||delta_i|| <= eps} loss(f(e(x) + delta), y) ].
+"""Adversarial training on embeddings (Huang et al. 2021, section 3.1), built from its
+definition: min_theta E[ max_{||delta_i|| <= eps} loss(f(e(x) + delta), y) ].
 
-The inner maximisation is projected gradient ascent (PGD) on a perturbation ``delta`` of every
-non-pad token's embedding vector, each vector constrained separately to the ``norm`` ball
-(L2 or L-infinity) of radius ``eps = noise_magnitude``:
+The perturbation site is ``layer``: 0 (default) = the input word embeddings, k >= 1 = the
+output of transformer layer k (the "contextual embeddings"; see ``base.perturbed_forward``).
+The inner maximisation is projected gradient ascent (PGD) on a perturbation ``delta`` of
+every non-pad token's vector at that site, each vector constrained separately to the
+``norm`` ball (L2 or L-infinity) of radius ``eps = noise_magnitude``:
 
-    delta_0 = 0
+    delta_0 = 0  (or uniform in the ball: random_init)
     delta_{k+1} = Proj_eps( delta_k + alpha * g / ||g|| )        (L2; per vector)
     delta_{k+1} = clip_eps( delta_k + alpha * sign(g) )          (L-infinity)
-    g = d loss(f(e(x) + delta_k), y) / d delta_k
+    g = d loss(f(x; site + delta_k), y) / d delta_k
 
 K = ``steps`` (K=1 from delta_0 = 0 is the FGSM-like single step), alpha = ``step_size``
-(default 1.25 eps / K). The attack runs on the unwrapped model without parameter gradients
-(so DDP sees no extra reductions); the training loss is then
-``(1 - w) * loss(clean) + w * loss(adversarial)`` from ONE forward over the clean and the
-perturbed batch stacked together, so a step costs the K attack passes plus one doubled pass.
+(default 1.25 eps / K). Two ways to turn the ascent into a training loss:
 
-Diagnostics: ``delta_norm_max`` (largest norm of one vector's perturbation, in ``norm``: never
-above eps), ``clean_loss``, ``adv_loss``.
+- PGD (default): the K attack passes run on the unwrapped model without parameter gradients
+  (so DDP sees no extra reductions); the loss is ``(1 - w) * loss(clean) + w *
+  loss(delta_K)`` from ONE forward over the clean and the perturbed batch stacked together:
+  K attack passes plus one doubled pass.
+- FreeLB (``freelb: true``, Zhu et al. 2020): every ascent pass t = 0..K-1 back-propagates
+  into the parameters as well as into delta, so the gradient is that of ``(1 - w) *
+  loss(clean) + w * mean_t loss(delta_t)``; the clean batch rides along the first pass. Each
+  pass calls the (DDP) model; all but the last run under ``no_sync`` so gradients are reduced
+  once. The method then ``backpropagates`` itself and returns the loss detached.
+
+Diagnostics: ``delta_norm_max`` (largest norm of one vector's perturbation that was trained
+on, in ``norm``: never above eps), ``clean_loss``, ``adv_loss`` (FreeLB: mean over the K).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-from trainables.robust.base import forward, forward_variants, vector_norms
+from trainables.robust.base import check_layer, perturbed_forward, sample_ball, site_shape, unwrap, vector_norms
 from trainables.robust.options import AdversarialOptions, parse_options
 
 
@@ -39,6 +50,10 @@ class EmbeddingPGD:
         self.alpha = options.step_size if options.step_size is not None else 1.25 * self.eps / self.steps
         self.norm = options.norm
         self.weight = options.adv_weight
+        self.layer = options.layer
+        self.freelb = options.freelb
+        self.random_init = options.random_init
+        self.backpropagates = options.freelb
 
     def project(self, delta: torch.Tensor) -> torch.Tensor:
         if self.norm == "linf":
@@ -51,30 +66,72 @@ class EmbeddingPGD:
             return delta + self.alpha * grad.sign()
         return delta + self.alpha * grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
-    def attack(self, model, embeds: torch.Tensor, batch, loss_fn) -> torch.Tensor:
-        """The K-step PGD perturbation for a batch (no parameter gradients)."""
-        base = model.module if hasattr(model, "module") else model
-        mask = batch["attention_mask"].unsqueeze(-1).to(embeds.dtype)
-        clean = embeds.detach()
-        delta = torch.zeros_like(clean)
-        was_training = base.training
+    def _start(self, model, batch, embeds) -> tuple[torch.Tensor, torch.Tensor]:
+        check_layer(model, self.layer)
+        like = embeds if embeds is not None else unwrap(model).encoder.get_input_embeddings().weight
+        shape = site_shape(model, batch, self.layer, embeds)
+        mask = batch["attention_mask"].unsqueeze(-1).to(like.dtype)
+        if self.random_init:
+            return sample_ball(shape, like, self.eps, self.norm) * mask, mask
+        return torch.zeros(shape, dtype=like.dtype, device=like.device), mask
+
+    def attack(self, model, embeds: torch.Tensor | None, batch, loss_fn) -> torch.Tensor:
+        """The K-step PGD perturbation for a batch (no parameter gradients). ``embeds`` are the
+        input word embeddings (needed for layer 0 only)."""
+        base = unwrap(model)
+        clean = embeds.detach() if embeds is not None else None
+        delta, mask = self._start(model, batch, clean)
         for _ in range(self.steps):
             delta.requires_grad_(True)
-            loss = loss_fn(forward(base, batch, inputs_embeds=clean + delta), batch)
-            (grad,) = torch.autograd.grad(loss, delta)
+            (out,) = perturbed_forward(base, batch, [delta], self.layer, clean)
+            (grad,) = torch.autograd.grad(loss_fn(out, batch), delta)
             delta = (self.project(self.step(delta.detach(), grad)) * mask).detach()
-        base.train(was_training)
         return delta
 
+    def _word_embeds(self, embed, batch):
+        return embed(batch["input_ids"]) if self.layer == 0 else None
+
     def loss(self, model, embed, batch, loss_fn):
-        embeds = embed(batch["input_ids"])
+        if self.freelb:
+            return self._freelb(model, embed, batch, loss_fn)
+        embeds = self._word_embeds(embed, batch)
         delta = self.attack(model, embeds, batch, loss_fn)
-        clean_out, adv_out = forward_variants(model, batch, [embeds, embeds + delta])
+        clean_out, adv_out = perturbed_forward(model, batch, [torch.zeros_like(delta), delta], self.layer, embeds)
         clean, adv = loss_fn(clean_out, batch), loss_fn(adv_out, batch)
         real = batch["attention_mask"].bool()
         diag = {"delta_norm_max": float(vector_norms(delta, self.norm)[real].max()),
                 "clean_loss": float(clean.detach()), "adv_loss": float(adv.detach())}
         return (1 - self.weight) * clean + self.weight * adv, diag
+
+    def _freelb(self, model, embed, batch, loss_fn):
+        embeds = self._word_embeds(embed, batch)
+        delta, mask = self._start(model, batch, embeds.detach() if embeds is not None else None)
+        real = batch["attention_mask"].bool()
+        k, w = self.steps, self.weight
+        clean_loss, adv_losses, norm_max = 0.0, [], 0.0
+        for t in range(k):
+            sync = contextlib.nullcontext() if t == k - 1 or not hasattr(model, "no_sync") else model.no_sync()
+            with sync:
+                delta.requires_grad_(True)
+                embeds_t = embeds if t == 0 else self._word_embeds(embed, batch)
+                norm_max = max(norm_max, float(vector_norms(delta.detach(), self.norm)[real].max()))
+                if t == 0:
+                    clean_out, adv_out = perturbed_forward(model, batch, [torch.zeros_like(delta), delta],
+                                                           self.layer, embeds_t)
+                    clean = loss_fn(clean_out, batch)
+                    clean_loss = float(clean.detach())
+                else:
+                    (adv_out,) = perturbed_forward(model, batch, [delta], self.layer, embeds_t)
+                    clean = None
+                adv = loss_fn(adv_out, batch)
+                adv_losses.append(float(adv.detach()))
+                total = w / k * adv + ((1 - w) * clean if clean is not None else 0.0)
+                total.backward()
+            grad = delta.grad
+            delta = (self.project(self.step(delta.detach(), grad)) * mask).detach()
+        loss = (1 - w) * clean_loss + w * sum(adv_losses) / k
+        diag = {"delta_norm_max": norm_max, "clean_loss": clean_loss, "adv_loss": sum(adv_losses) / k}
+        return torch.tensor(loss), diag
 
 
 def build(key: str, magnitude: float, options: dict):

@@ -36,6 +36,16 @@ class AdversarialOptions(_Options):
     """Norm of each embedding vector's perturbation (the radius is noise_magnitude)."""
     adv_weight: float = Field(default=0.5, ge=0, le=1)
     """loss = (1 - w) * clean loss + w * adversarial loss."""
+    layer: int = Field(default=0, ge=0)
+    """Where the perturbation is added: 0 = the input word embeddings; k >= 1 = the output of
+    transformer layer k (contextual embeddings; must not exceed the encoder's depth)."""
+    freelb: bool = False
+    """FreeLB (Zhu et al. 2020): every one of the K ascent passes also back-propagates into the
+    parameters, and the adversarial term is the mean loss over the K perturbations, instead of
+    K gradient-only attack passes and one loss at the last perturbation."""
+    random_init: bool = False
+    """Start the ascent from a uniform draw in the epsilon ball instead of zero (PGD with a
+    random start; FreeLB's initialisation)."""
 
 
 class SmoothingOptions(_Options):
@@ -44,6 +54,9 @@ class SmoothingOptions(_Options):
     """For uniform noise: the ball the noise is drawn from (radius = noise_magnitude)."""
     copies: int = Field(default=1, ge=1)
     """n: noisy copies of every training example per step (their losses are averaged)."""
+    layer: int = Field(default=0, ge=0)
+    """Where the noise is added: 0 = the input word embeddings; k >= 1 = the output of
+    transformer layer k (contextual embeddings)."""
     smoothed_eval: bool = False
     """Predict with the smoothed classifier: the majority vote over ``eval_samples`` noisy forward
     passes (classification and multiple-choice tasks); default: plain prediction."""

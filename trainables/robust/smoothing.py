@@ -1,8 +1,9 @@
 """Randomized smoothing by random perturbation (RS-RP, Huang et al. 2021, section 3.2).
 
 Training sees each example as ``copies`` (n) noisy versions, the noise added to every non-pad
-input word embedding vector; the losses of the n versions are averaged, and the n versions go
-through the model in one stacked forward pass. ``noise_magnitude`` is
+token's vector at the perturbation site ``layer`` (0 = the input word embeddings, k >= 1 =
+the output of transformer layer k, the contextual embeddings); the losses of the n versions
+are averaged, and the n versions go through the model in one stacked forward pass. ``noise_magnitude`` is
 
 - ``distribution: gaussian``: sigma, i.i.d. N(0, sigma^2) per coordinate;
 - ``distribution: uniform``: the radius r of a ball per embedding vector, ``ball: linf``
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from trainables.robust.base import forward_variants, vector_norms
+from trainables.robust.base import check_layer, perturbed_forward, sample_ball, site_shape, vector_norms
 from trainables.robust.options import SmoothingOptions, parse_options
 
 
@@ -36,31 +37,38 @@ class RandomPerturbation:
             raise ValueError(f"rs_rp needs noise_magnitude (sigma or radius) >= 0, got {magnitude}")
         self.magnitude = float(magnitude)
         self.options = options or SmoothingOptions()
+        self.layer = self.options.layer
         self.norm = "linf" if self.options.distribution == "uniform" and self.options.ball == "linf" else "l2"
 
     def sample(self, shape, like: torch.Tensor) -> torch.Tensor:
         o, r = self.options, self.magnitude
         if o.distribution == "gaussian":
             return torch.randn(shape, dtype=like.dtype, device=like.device) * r
-        if o.ball == "linf":
-            return (torch.rand(shape, dtype=like.dtype, device=like.device) * 2 - 1) * r
-        direction = torch.randn(shape, dtype=like.dtype, device=like.device)
-        direction = direction / direction.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        radius = torch.rand(shape[:-1] + (1,), dtype=like.dtype, device=like.device) ** (1.0 / shape[-1])
-        return direction * radius * r
+        return sample_ball(shape, like, r, o.ball)
+
+    def noise(self, shape, mask: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (noise with padding zeroed, per-token noise norms over real tokens)."""
+        noise = self.sample(shape, like) * mask.unsqueeze(-1).to(like.dtype)
+        return noise, vector_norms(noise, self.norm)[mask.bool()]
 
     def perturb(self, embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (noisy embeddings, per-token noise norms over real tokens)."""
-        noise = self.sample(embeds.shape, embeds) * mask.unsqueeze(-1).to(embeds.dtype)
-        return embeds + noise, vector_norms(noise, self.norm)[mask.bool()]
+        """Input word embeddings plus noise, and the per-token noise norms over real tokens."""
+        noise, norms = self.noise(embeds.shape, mask, embeds)
+        return embeds + noise, norms
+
+    def _noises(self, model, embed, batch, n: int):
+        check_layer(model, self.layer)
+        embeds = embed(batch["input_ids"]) if self.layer == 0 else None
+        like = embeds if embeds is not None else embed.weight
+        shape = site_shape(model, batch, self.layer, embeds)
+        noises, norms = zip(*(self.noise(shape, batch["attention_mask"], like) for _ in range(n)))
+        return embeds, list(noises), norms
 
     def loss(self, model, embed, batch, loss_fn):
-        embeds = embed(batch["input_ids"])
-        noisy, norms = zip(*(self.perturb(embeds, batch["attention_mask"]) for _ in range(self.options.copies)))
-        outs = forward_variants(model, batch, list(noisy))
+        embeds, noises, norms = self._noises(model, embed, batch, self.options.copies)
+        outs = perturbed_forward(model, batch, noises, self.layer, embeds)
         loss = sum(loss_fn(out, batch) for out in outs) / len(outs)
         return loss, {"noise_norm_mean": float(torch.cat(norms).mean())}
-
 
     @property
     def smooths_predictions(self) -> bool:
@@ -70,12 +78,10 @@ class RandomPerturbation:
     def vote_outputs(self, model, embed, inputs: dict, choices: int | None) -> torch.Tensor:
         """Vote counts in the shape of the model's outputs: [B, C] (classification), or the
         flattened [B * K] choice scores (multiple choice, ``choices`` = K)."""
-        embeds = embed(inputs["input_ids"])
-        rest = {k: v for k, v in inputs.items() if k != "input_ids"}
         counts = None
         for _ in range(self.options.eval_samples):
-            noisy, _ = self.perturb(embeds, inputs["attention_mask"])
-            out = model(inputs_embeds=noisy, **rest)
+            embeds, (noise,), _ = self._noises(model, embed, inputs, 1)
+            (out,) = perturbed_forward(model, inputs, [noise], self.layer, embeds)
             scores = out.view(-1, choices) if choices else out
             vote = torch.nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float()
             counts = vote if counts is None else counts + vote
