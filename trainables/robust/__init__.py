@@ -8,8 +8,9 @@ the optimizer or evaluation. Every method implements the ``RobustMethod`` protoc
 ``adversarial``, sigma or radius for ``rs_rp``, the substitution probability for ``rs_da``);
 ``none`` takes none. Fixed settings come from ``robust.options.<method>``, validated with the
 models in ``trainables.robust.options`` before Ray starts. Methods live one per module:
-``base`` (none), ``adversarial`` (PGD on embeddings), ``smoothing`` (RS-RP), ``augmentation``
-(RS-DA, which also rewrites the training data through ``augment``).
+``base`` (none, and the perturbation sites: input word embeddings or a layer's output),
+``adversarial`` (PGD or FreeLB on embeddings), ``smoothing`` (RS-RP), ``augmentation`` (RS-DA,
+which also rewrites the training data through ``augment``).
 """
 
 from __future__ import annotations

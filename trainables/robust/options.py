@@ -4,11 +4,16 @@ No torch here: the spec validates options with these models, and ``build_method`
 again in the worker. ``noise_magnitude`` is the one swept knob; what it means per method:
 
 ==============  ===========================================================================
-``adversarial``  epsilon: radius of the perturbation of each embedding vector (``norm``)
-``rs_rp``        sigma of the Gaussian noise, or the radius of the uniform ball (``ball``)
+``adversarial``  epsilon: radius of the perturbation of each token vector (``norm``) at the
+                 perturbation site (``layer``: 0 = input word embeddings, k = layer k output)
+``rs_rp``        sigma of the Gaussian noise, or the radius of the uniform ball (``ball``),
+                 at the same choice of site
 ``rs_da``        probability that a token with neighbours in the synonym table is re-drawn
                  (uniformly from itself and its neighbours); 1.0 is the paper's procedure
 ==============  ===========================================================================
+
+The space file may give one ``noise_magnitude`` for all methods or one per method; either way
+each method reads only its own value.
 """
 
 from __future__ import annotations
