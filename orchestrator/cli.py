@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 def _print_plan(plan: dict) -> None:
     print(f"sweep {plan['sweep']}: {plan['trials']} trials = {len(plan['cells'])} cells x "
           f"{len(plan['seeds'])} seeds x {plan['samples_per_cell']} samples/cell "
-          f"({plan['training_stages']} training stages)")
+          f"({plan['training_stages']} training stages, {plan['intermediate_models']} of them intermediate "
+          f"models, each trained once: the stage cache)")
     print(f"model {plan['model']}, target {plan['target_task']} "
           f"[{', '.join(plan['languages'])}]")
     print(f"{'cell':<12}{'domain':<10}{'intermediate':<16}{'method':<13}{'noise':<10}{'lr':<10}")
@@ -132,9 +133,12 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     summary = T.summarize(results, spec.search.metric)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     tracker.start_sweep(the_plan)  # Tune ran a copy of the callback: re-attach by tag
-    tracker.end_sweep(summary)
+    cache = tracker.end_sweep(summary)
     print(f"\n{summary['finished']}/{summary['trials']} trials finished, {summary['failed']} "
           f"failed, {summary['wall_s']} s")
+    if cache.get("stage_cache/distinct_keys"):
+        print(f"stage cache: {cache['stage_cache/trainings']} intermediate model(s) trained by this sweep, "
+              f"{cache['stage_cache/hits']} reuse(s), {cache['stage_cache/distinct_keys']} configuration(s)")
     for r in summary["rows"]:
         print(f"  {r['trial']:<16}{r['cell']:<44} seed={r['seed']!s:<4} "
               f"{spec.search.metric}={T.fmt(r[spec.search.metric])} score={T.fmt(r['score'])} "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from orchestrator.spec import Range, SweepSpec, param_values
 from trainables.robust import METHODS
+from trainables.stage_cache import intermediate_inputs, intermediate_key
 from trainables.tasks import TASKS
 
 
@@ -108,6 +109,7 @@ class OptunaSpace:
         self.lr = spec.training.learning_rate
         self.noise = {m: spec.robust.magnitude(m) for m in self.methods}
         self.tasks = {d: spec.intermediate.tasks_of(d) for d in self.domains}
+        self.run = run_block(spec, "")  # what the intermediate stage trains with (its cache key)
 
     def __call__(self, trial) -> dict:
         domain = trial.suggest_categorical("domain", self.domains)
@@ -122,14 +124,18 @@ class OptunaSpace:
                     _grid_value(self.noise[method], out["noise_magnitude"]) if uses_noise else None,
                     _grid_value(self.lr, out["learning_rate"]))
         out.update(cell_id=cell.id, cell=cell.label)
+        if domain != "none":
+            out["intermediate_cache_key"] = intermediate_key(intermediate_inputs(self.run, self.tasks[domain], seed))
         return out
 
 
-def run_block(spec: SweepSpec, storage: str) -> dict:
-    """The static part of every trial's config (everything not sampled)."""
+def run_block(spec: SweepSpec, storage: str, cache_root: str | None = None) -> dict:
+    """The static part of every trial's config (everything not sampled). ``cache_root``: the
+    stage cache, shared by the sweeps of one ``--storage`` (default: under ``storage``)."""
     t, i = spec.training, spec.intermediate
     return {
         "sweep": spec.name, "storage": storage, "assets": f"{storage}/assets",
+        "stage_cache": cache_root or f"{storage}/stage_cache",
         "model": spec.model.name, "tokenizer": spec.model.tokenizer,
         "trust_remote_code": spec.model.trust_remote_code,
         "target_task": spec.target.task, "languages": spec.languages,
@@ -141,7 +147,8 @@ def run_block(spec: SweepSpec, storage: str) -> dict:
         "retrieval_layer": spec.target.retrieval_layer, "generalized": spec.target.generalized,
         "recipe": spec.target.recipe.model_dump(),
         "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,
-                         "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir},
+                         "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir,
+                         "mixing": i.mixing, "max_steps": i.max_steps},
         "robust_options": spec.robust.options,
         "resources": spec.resources.model_dump(),
         "worker_failures": spec.search.worker_failures,
@@ -156,15 +163,16 @@ def plan(spec: SweepSpec) -> dict:
              *((noise_param(m), spec.robust.magnitude(m)) for m in spec.robust.methods)]
     sampled = [k for k, p in knobs if isinstance(p, Range)]
     recipe = len(TASKS[spec.target.task].recipe) if spec.target.recipe.enabled else 0
-    stages = sum((2 if c.domain != "none" else 1) + recipe for c in cs) * len(spec.seeds) * \
-        spec.search.samples_per_cell
+    # intermediate stages: one per (domain, seed), whatever the cells (the stage cache)
+    inter = sum(d != "none" for d in spec.intermediate.domains) * len(spec.seeds)
+    stages = inter + sum(1 + recipe for c in cs) * len(spec.seeds) * spec.search.samples_per_cell
     return {
         "sweep": spec.name, "model": spec.model.name, "target_task": spec.target.task,
         "languages": spec.languages,
         "cells": [{"id": c.id, **c.choices(),
                    "intermediate_tasks": spec.intermediate.tasks_of(c.domain)} for c in cs],
         "seeds": spec.seeds, "samples_per_cell": spec.search.samples_per_cell,
-        "trials": len(points(spec)), "training_stages": stages,
+        "trials": len(points(spec)), "training_stages": stages, "intermediate_models": inter,
         "sampled_by_optuna": {k: f"{spec.search.sampler}" for k in sampled},
         "per_trial": {"train_workers": r.workers, "cpus": r.workers * r.cpus_per_worker,
                       "gpus": r.workers * r.gpus_per_worker},

@@ -220,9 +220,15 @@ class Intermediate(_Strict):
     epochs: int = Field(default=1, ge=1)
     learning_rate: float = Field(default=5e-5, gt=0)
     max_examples: int | None = Field(default=None, ge=1)
-    """The same cap for every domain, so dataset size does not masquerade as domain."""
+    """The same cap for every domain (shared between a domain's tasks), so dataset size does not
+    masquerade as domain."""
+    mixing: Literal["proportional", "uniform"] = "proportional"
+    """How a domain's tasks are mixed: examples-proportional batches, or a uniform draw per step."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """The same optimiser-step budget for every domain (overrides epochs)."""
     data_dir: str | None = None
-    """builtin, hub or a local directory; default: target.data_dir."""
+    """builtin, hub or a local directory (raw files or an xlt-data parquet mirror); default:
+    target.data_dir."""
 
     @field_validator("domains")
     @classmethod
@@ -401,16 +407,13 @@ class SweepSpec(_Strict):
             for k in self.intermediate.tasks_of(d):
                 entry = CATALOG.get(k)
                 if entry and source == "builtin" and not entry.demo:
-                    problems.append(f"intermediate: task '{k}' (domain {d}) has no built-in "
-                                    f"demo data; set intermediate.data_dir to a mirror or hub")
-                if entry and source == "hub" and entry.hub_id is None:
+                    demo = [t for t in self.intermediate.tasks_of(d) if CATALOG[t].demo]
+                    problems.append(f"intermediate: task '{k}' (domain {d}) has no built-in demo data; set "
+                                    f"intermediate.data_dir to a mirror or hub, or name demo tasks with "
+                                    f"intermediate.tasks.{d}: [{', '.join(demo) or '...'}]")
+                if entry and source == "hub" and (not entry.hub or entry.local_only):
                     problems.append(f"intermediate: task '{k}' (domain {d}) cannot come from "
                                     f"the hub ({entry.access}); set intermediate.data_dir")
-        for d in self.intermediate.domains:
-            if len(self.intermediate.tasks_of(d)) > 1:
-                problems.append(f"intermediate: domain '{d}' resolves to several tasks "
-                                f"{self.intermediate.tasks_of(d)}; mixing tasks is not supported "
-                                f"yet, name one with intermediate.tasks.{d}")
         rs_rp = self.robust.options.get("rs_rp", {})
         task = TASKS.get(self.target.task)
         if rs_rp.get("smoothed_eval") and task and task.family not in ("classification", "multiple_choice"):

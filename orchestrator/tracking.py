@@ -16,6 +16,8 @@ metrics, and creates a duplicate run left RUNNING after ``Tuner.restore``. ``Swe
 - tags children with ``mlflow.parentRunId`` (nested in the UI), ``xlt.role``, ``xlt.cell`` (a
   deterministic id of the categorical choices) and ``xlt.cell_name``; a failed trial is
   marked FAILED with the reason in ``xlt.error``;
+- logs each trial's ``intermediate/cache_key`` (param) and, on the parent at the end,
+  ``stage_cache/trainings``, ``stage_cache/distinct_keys`` and ``stage_cache/hits``;
 - attaches a finished trial's predictions and gold files (``predictions/``, ``labels/``, in
   the official XTREME layout) as artifacts, so any run can be re-scored with ``xlt-score``.
 
@@ -140,6 +142,7 @@ class SweepTracker:
             "mlflow.parentRunId": self.parent_id, "xlt.role": "trial", "xlt.trial_id": trial_id,
             "xlt.cell": config["cell_id"], "xlt.cell_name": config["cell"]})
         params = [Param(k, _param_str(config[k])) for k in TRIAL_PARAMS]
+        params.append(Param("intermediate/cache_key", config.get("intermediate_cache_key") or "-"))
         params += [Param(k, _param_str(config["run"][k])) for k in RUN_PARAMS]
         self.client.log_batch(run.info.run_id, params=params)
         self.client.log_dict(run.info.run_id, config, "trial_config.json")
@@ -174,14 +177,29 @@ class SweepTracker:
     def tag(self, run_id: str, key: str, value) -> None:
         self.client.set_tag(run_id, key, str(value))
 
-    def end_sweep(self, summary: dict) -> None:
+    def stage_cache_summary(self) -> dict[str, int]:
+        """How the stage cache served this sweep, from its trial runs: ``stage_cache/trainings``
+        (intermediate models this sweep trained), ``stage_cache/distinct_keys`` (intermediate
+        configurations its trials used) and ``stage_cache/hits``."""
+        children = self.client.search_runs([self.experiment_id()], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+                                           max_results=50000)
+        used = [c for c in children if "intermediate/cache_hit" in c.data.metrics]
+        keys = {c.data.params.get("intermediate/cache_key") for c in children} - {None, "-"}
+        trainings = sum(c.data.metrics["intermediate/cache_hit"] == 0 for c in used)
+        return {"stage_cache/trainings": trainings, "stage_cache/distinct_keys": len(keys),
+                "stage_cache/hits": len(used) - trainings}
+
+    def end_sweep(self, summary: dict) -> dict:
+        """Close the parent run with the sweep's summary; returns the stage-cache figures."""
         if self.parent_id is None:
-            return
+            return {}
         failed = summary.get("failed", 0)
+        summary = {**summary, **self.stage_cache_summary()}
         self.client.log_batch(self.parent_id, metrics=[
-            Metric(f"sweep/{k}", float(v), int(time.time() * 1000), 0)
+            Metric(k if "/" in k else f"sweep/{k}", float(v), int(time.time() * 1000), 0)
             for k, v in summary.items() if isinstance(v, int | float)])
         self.client.log_text(self.parent_id, json.dumps(summary, indent=2), "summary.json")
         self.client.set_terminated(self.parent_id,
                                    status=RunStatus.to_string(RunStatus.FINISHED if not failed
                                                               else RunStatus.FAILED))
+        return {k: v for k, v in summary.items() if k.startswith("stage_cache/")}

@@ -30,6 +30,7 @@ from ray.tune.search.optuna import OptunaSearch
 from orchestrator.space import OptunaSpace, plan, points, run_block
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import SweepTracker
+from trainables import stage_cache
 from trainables.trial import predictions_dir, run_trial
 
 DRIVER_RESOURCE = "driver_slot"
@@ -136,6 +137,7 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
     callback = MlflowCallback(tracker, the_plan)
     exp_path = storage / spec.name
     if resume:
+        stage_cache.coordinator(str(storage / "stage_cache"))
         tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
         # The restored run config carries the pickled callback of the first run; use this run's
@@ -151,9 +153,10 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
                                   mode=spec.search.mode, max_t=spec.training.epochs,
                                   grace_period=spec.search.asha.grace_period,
                                   reduction_factor=spec.search.asha.reduction_factor)
+    stage_cache.coordinator(str(storage / "stage_cache"))  # before any trial: claims for all of them
     tuner = tune.Tuner(
         trainable,
-        param_space={"run": run_block(spec, str(storage / "_xlt" / spec.name))},
+        param_space={"run": run_block(spec, str(storage / "_xlt" / spec.name), str(storage / "stage_cache"))},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                     num_samples=len(pts), max_concurrent_trials=max_concurrent,
                                     trial_dirname_creator=trial_dirname),

@@ -59,10 +59,11 @@ def test_demo_target_covers_5_languages_in_3_scripts_with_balanced_labels(demo_d
 
 
 def test_every_demo_intermediate_task_loads(demo_dir):
-    for key, entry in CATALOG.items():
-        if entry.demo:
-            rows = D.load_intermediate(entry, str(demo_dir))
-            assert len(rows) > 100 and {r.label for r in rows} == set(range(len(entry.labels)))
+    demo = [e for e in CATALOG.values() if e.demo]
+    assert {e.domain for e in demo} >= {"general", "legal", "medical"}
+    for entry in demo:
+        rows = family(entry.family).load(entry.task, "train", "en", str(demo_dir))
+        assert len(rows) > 100 and {r.label for r in rows} == set(range(len(entry.labels)))
 
 
 def test_tsv_errors_name_file_and_line(tmp_path):
@@ -70,7 +71,7 @@ def test_tsv_errors_name_file_and_line(tmp_path):
     p.write_text("a\tb\tentailment\nc\td\tmaybe\n")
     with pytest.raises(D.DataError, match=r"test-de.tsv:2: label 'maybe' is not one of"):
         read_pair_tsv(p, ("entailment", "neutral", "contradiction"))
-    p.write_text("a\tb\tentailment\nonly two\tcolumns\n")
+    p.write_text("a\tb\tentailment\none\ttoo\tmany\tcolumns\there\n")
     with pytest.raises(D.DataError, match=r"test-de.tsv:2: expected 3 tab-separated columns"):
         read_pair_tsv(p, ("entailment",))
     with pytest.raises(D.DataError, match=r"test-xx.tsv: file not found"):
@@ -84,8 +85,9 @@ def test_cap_is_seeded_and_equal_across_domains():
 
 
 def test_local_only_task_refuses_the_hub():
+    entry = intermediate_task("mednli")
     with pytest.raises(D.DataError, match="credentialed"):
-        D.load_intermediate(intermediate_task("mednli"), "hub")
+        family(entry.family).load(entry.task, "train", "en", "hub")
 
 
 def test_tiny_model_loads_through_from_pretrained(tiny_model, demo_dir):

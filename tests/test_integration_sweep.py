@@ -30,6 +30,8 @@ def _space(tmp: Path, name: str, **over) -> Path:
     spec["resources"] = {"workers": 2, "cpus_per_worker": 1}
     for section, values in over.items():
         spec[section].update(values)
+    inter = spec["intermediate"]
+    inter["tasks"] = {d: t for d, t in inter.get("tasks", {}).items() if d in inter["domains"]}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -99,6 +101,62 @@ def test_sweep_finishes_with_one_parent_and_a_child_per_cell(sweep):
         if method == "adversarial":  # the largest perturbation of one vector never exceeds epsilon
             assert c.data.metrics["robust/delta_norm_max"] <= float(c.data.params["noise_magnitude"]) * (1 + 1e-5)
         assert ("intermediate/train/loss" in c.data.metrics) == (c.data.params["domain"] == "legal")
+
+
+def test_the_legal_trials_share_one_intermediate_model(sweep):
+    _, _, storage = sweep
+    _, parents, children = _runs(storage, "itest")
+    m = parents[0].data.metrics
+    assert (m["stage_cache/trainings"], m["stage_cache/distinct_keys"], m["stage_cache/hits"]) == (1, 1, 3)
+    legal = [c for c in children if c.data.params["domain"] == "legal"]
+    assert len({c.data.params["intermediate/cache_key"] for c in legal}) == 1
+    assert sorted(c.data.metrics["intermediate/cache_hit"] for c in legal) == [0, 1, 1, 1]
+    assert all(c.data.params["intermediate/cache_key"] == "-" for c in children if c.data.params["domain"] == "none")
+
+
+def test_stage_cache_trains_each_intermediate_model_once_with_concurrent_trials(tmp_path):
+    """2 domains x 2 methods x 2 magnitudes, 2 trials at a time: exactly 2 intermediate models;
+    a later sweep on the same storage trains none."""
+    spec = yaml.safe_load((ROOT / "search_spaces" / "smoke.yaml").read_text())
+    spec.update(name="icache", seeds=[0], resources={"workers": 1, "cpus_per_worker": 1})
+    spec["target"].update(languages=["en", "de"], generalized=False)
+    spec["intermediate"].update(domains=["general", "legal"], epochs=1, max_examples=200)
+    spec["training"].update(epochs=1, max_examples=200, learning_rate=1e-3)
+    spec["robust"] = {"methods": ["adversarial", "rs_rp"], "noise_magnitude": {"choice": [0.02, 0.05]}}
+    spec["search"]["max_concurrent_trials"] = 2
+    space, storage = tmp_path / "icache.yaml", tmp_path / "runs"
+    space.write_text(yaml.safe_dump(spec))
+    proc = _sweep(space, storage)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "8/8 trials finished" in proc.stdout
+    assert "stage cache: 2 intermediate model(s) trained by this sweep, 6 reuse(s), 2 configuration(s)" in proc.stdout
+    _, parents, children = _runs(storage, "icache")
+    m = parents[0].data.metrics
+    assert (m["stage_cache/trainings"], m["stage_cache/distinct_keys"], m["stage_cache/hits"]) == (2, 2, 6)
+    by_key: dict = {}
+    for c in children:
+        by_key.setdefault(c.data.params["intermediate/cache_key"], []).append(c)
+    assert len(by_key) == 2 and all(len(v) == 4 for v in by_key.values())
+    for runs in by_key.values():
+        assert len({r.data.params["domain"] for r in runs}) == 1
+        assert sorted(r.data.metrics["intermediate/cache_hit"] for r in runs) == [0, 1, 1, 1]
+        # every trial reports the one training's summary
+        assert len({r.data.metrics["intermediate/train/loss"] for r in runs}) == 1
+    entries = sorted(p.parent.name for p in (storage / "stage_cache").glob("*/entry.json"))
+    assert entries == sorted(by_key)
+    trained = sorted((storage / "train").glob("intermediate-*")) + sorted(
+        (storage / "_xlt" / "icache" / "train").glob("intermediate-*"))
+    assert len(trained) == 2, trained  # two Train runs of the intermediate stage, not eight
+
+    spec.update(name="icache-later")  # a later sweep on the same storage: all hits
+    spec["robust"] = {"methods": ["none"]}
+    spec["intermediate"]["domains"] = ["legal"]
+    space.write_text(yaml.safe_dump(spec))
+    proc = _sweep(space, storage)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, parents, _ = _runs(storage, "icache-later")
+    m = parents[0].data.metrics
+    assert (m["stage_cache/trainings"], m["stage_cache/hits"]) == (0, 1)
 
 
 def test_a_run_is_rescored_from_its_artifacts_to_the_logged_numbers(sweep, tmp_path):

@@ -12,7 +12,8 @@ from orchestrator.spec import parse_spec
 def _spec(**robust):
     return parse_spec({
         "name": "t",
-        "intermediate": {"domains": ["none", "general", "legal"]},
+        "intermediate": {"domains": ["none", "general", "legal"],
+                         "tasks": {"general": ["mnli"], "legal": ["contract_nli"]}},
         "robust": {"methods": ["none", "rs_rp"], **robust},
         "training": {"learning_rate": {"low": 1e-5, "high": 1e-3, "log": True}},
         "seeds": [1, 2],

@@ -178,7 +178,9 @@ def test_dry_run_json_plan(capsys):
 
     assert main(["--space", str(ROOT / "search_spaces" / "smoke.yaml"), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["trials"] == 12 and len(plan["cells"]) == 12 and plan["training_stages"] == 20
+    # 12 fine-tuning stages + one intermediate model per domain (general, legal): the stage cache
+    assert plan["trials"] == 12 and len(plan["cells"]) == 12 and plan["training_stages"] == 14
+    assert plan["intermediate_models"] == 2
     assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
 
 
@@ -199,7 +201,7 @@ def test_every_target_task_plans_with_its_stages():
 
     for key, task in TASKS.items():
         spec = parse_spec({"name": "x", "target": {"task": key, "data_dir": "/mirror"},
-                           "intermediate": {"domains": ["none", "general"]}}, "x.yaml")
+                           "intermediate": {"domains": ["none", "general"]}}, "x.yaml")  # a mirror
         p = plan(spec)
         assert p["languages"] == list(task.languages)
-        assert p["training_stages"] == (1 + 2) + 2 * len(task.recipe)
+        assert p["training_stages"] == 1 + 2 + 2 * len(task.recipe)  # 1 shared intermediate model

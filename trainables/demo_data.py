@@ -18,7 +18,8 @@ comparison with domain vocabulary, so intermediate training has a measurable eff
 
 Files are written in the XTREME layout the loaders read for real data:
 ``{root}/xnli/{train,dev}-en.tsv``, ``{root}/xnli/test-{lang}.tsv`` and
-``{root}/intermediate/{key}/train.tsv``, each ``premise<TAB>hypothesis<TAB>label``.
+``{root}/intermediate/{key}/train.tsv``, each ``premise<TAB>hypothesis<TAB>label`` (MedNLI: its
+release's ``mli_train_v1.jsonl`` with ``sentence1``, ``sentence2``, ``gold_label``).
 The test sets are parallel across languages (line i is the same example), as XNLI's are, so
 generalized cross-lingual evaluation can pair a premise in one language with a hypothesis in
 another. Generation depends only on the sizes and a fixed seed: the same bytes on every machine.
@@ -74,7 +75,7 @@ DOMAIN_LEXICON: dict[str, tuple[str, str, str, list[str], tuple[str, str, str]]]
     "contract_nli": ("Pursuant to this Agreement, {name} shall deliver {n} {obj} to the Buyer.",
                      "{name} shall deliver {n} {obj}.", "{name} shall not deliver {n} {obj}.",
                      ["shipments", "invoices", "licenses", "copies", "reports", "notices"],
-                     ("entailment", "not_mentioned", "contradiction")),
+                     ("entailment", "neutral", "contradiction")),
     "mednli": ("On admission, patient {name} received {n} {obj} of the prescribed drug.",
                "{name} received {n} {obj}.", "{name} did not receive {n} {obj}.",
                ["doses", "tablets", "injections", "units", "capsules", "infusions"],
@@ -119,6 +120,15 @@ def _write(path: Path, rows) -> None:
     os.replace(tmp, path)  # atomic: concurrent trials may materialise the same file
 
 
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_demo_data(root: str | os.PathLike, sizes: dict[str, int] | None = None) -> Path:
     """Write all demo files under ``root`` (idempotent and deterministic); return ``root``."""
     root = Path(root)
@@ -135,14 +145,24 @@ def write_demo_data(root: str | os.PathLike, sizes: dict[str, int] | None = None
     for k, (key, (*frames, labels)) in enumerate(sorted(DOMAIN_LEXICON.items())):
         rng = random.Random(2000 + k)
         rows = _examples(frames, labels, sizes["intermediate"], rng)
-        _write(root / "intermediate" / key / "train.tsv", rows)
+        if key == "mednli":  # the PhysioNet release's JSONL layout
+            _write_jsonl(root / "intermediate" / key / "mli_train_v1.jsonl",
+                         [{"sentence1": a, "sentence2": b, "gold_label": c} for a, b, c in rows])
+        else:
+            _write(root / "intermediate" / key / "train.tsv", rows)
     return root
 
 
 def corpus(root: str | os.PathLike) -> list[str]:
     """Every sentence of the demo data, for training the demo tokenizer."""
+    import json
+
     lines = []
-    for path in sorted(Path(root).rglob("*.tsv")):
+    for path in sorted([*Path(root).rglob("*.tsv"), *Path(root).rglob("*.jsonl")]):
         for line in path.read_text(encoding="utf-8").splitlines():
-            lines.extend(line.split("\t")[:2])
+            if path.suffix == ".jsonl":
+                row = json.loads(line)
+                lines.extend([row["sentence1"], row["sentence2"]])
+            else:
+                lines.extend(line.split("\t")[:2])
     return lines

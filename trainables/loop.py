@@ -2,8 +2,9 @@
 
 Every stage runs this loop; ``config["stage"]`` decides what it trains and evaluates:
 
-- ``intermediate``: an English intermediate task of the sweep's domain (NLI format), fresh
-  head; only the checkpoint's ``encoder/`` goes on to the next stage.
+- ``intermediate``: the English intermediate tasks of the sweep's domain, each a part with its
+  own family and fresh head, batches mixed across them (``trainables.mixing``); only the
+  checkpoint's ``encoder/`` goes on to the next stage.
 - ``recipe``: a benchmark-recipe stage (``recipe_task``, e.g. SocialIQA before XCOPA), plain
   training, fresh head; only the encoder goes on.
 - ``finetune``: the target's English training data (``TargetTask.trainer``: the task itself,
@@ -48,10 +49,10 @@ import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler
 
 from trainables import data as D
 from trainables.catalog import intermediate_task
+from trainables.mixing import BatchSchedule, MultiTaskModel, Part, collate, split_cap
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
 from trainables.scoring.benchmark import task_summary
@@ -87,14 +88,15 @@ class StageData:
         self.enc = EncodeConfig(cfg["max_length"], cfg.get("doc_stride", 128), cfg.get("max_query_length", 64))
         self.fingerprint = tokenizer_fingerprint(tokenizer)
         stage = cfg["stage"]
-        if stage == "intermediate":
-            keys = cfg["intermediate_tasks"]
-            if len(keys) != 1:
-                raise ValueError(f"mixing several intermediate tasks is not supported yet: {keys}")
-            self.task = intermediate_task(keys[0])
-            self.family = family("classification")
-            examples = D.cap(D.load_intermediate(self.task, cfg["data_dir"]), cfg["max_examples"], cfg["seed"])
-            self.train = self._features(examples, "train", "en", train=True, source=self._inter_source())
+        if stage == "intermediate":  # the domain's tasks, each its own part (family, head)
+            tasks = [D.resolve_labels(intermediate_task(k).task, cfg["data_dir"]) for k in cfg["intermediate_tasks"]]
+            loaded = [family(t.family).load(t, "train", "en", cfg["data_dir"]) for t in tasks]
+            mixing = cfg.get("mixing", "proportional")
+            caps = split_cap([len(x) for x in loaded], cfg["max_examples"], mixing)
+            self.parts = [Part(t.key, t, family(t.family), self._features(
+                D.cap(x, c, cfg["seed"]), "train", "en", True, t, family(t.family),
+                source=[self._source(t, "train", "en"), c])) for t, x, c in zip(tasks, loaded, caps)]
+            self.task, self.family, self.train = self.parts[0].task, self.parts[0].family, self.parts[0].features
             self.dev: list[EvalSet] = []
             self.final: list[EvalSet] = []
             return
@@ -109,6 +111,7 @@ class StageData:
             table = hashlib.sha1(json.dumps(method.table, sort_keys=True).encode()).hexdigest()
             augment = [method.key, method.p, method.options.model_dump(), table]
         self.train = self._features(examples, "train", "en", train=True, augment=augment)
+        self.parts = [Part(self.task.key, self.task, self.family, self.train)]
         self.dev, self.final = [], []
         if stage == "finetune":
             if "dev" in self.task.mirror or cfg["data_dir"] == "hub":
@@ -138,13 +141,11 @@ class StageData:
                 out.append(EvalSet(f"{self.target.key}/{l1}-{l2}", self.target, f"{l1}-{l2}", examples, feats))
         return out
 
-    def _inter_source(self) -> list:
-        path = Path(self.cfg["data_dir"]) / "intermediate" / self.task.key / "train.tsv"
-        return source_stamp([path]) if self.cfg["data_dir"] != "hub" else ["hub", self.task.key]
-
     def _source(self, task, split: str, lang: str) -> list:
         if self.cfg["data_dir"] == "hub":
             return ["hub", *task.hub_source(split, lang)]
+        if task.from_hub(self.cfg["data_dir"], split, lang):  # its parquet copy in the mirror
+            return source_stamp([D.parquet_path(self.cfg["data_dir"], *task.hub_source(split, lang))])
         paths = task.mirror_paths(self.cfg["data_dir"], split, lang)
         if task.mirror_format == "xquad_r" and split == "test":  # every language's file is read
             paths = [p for lg in task.languages for p in task.mirror_paths(self.cfg["data_dir"], split, lg)]
@@ -350,19 +351,24 @@ def train_loop_per_worker(cfg: dict) -> None:
     pad_id = tokenizer.pad_token_id
     method = build_method(cfg["robust_method"], cfg["noise_magnitude"], cfg.get("robust_options"))
     data = StageData(cfg, tokenizer, method)
-    fam = data.family
+    fam, parts = data.family, data.parts
 
     torch.manual_seed(cfg["seed"])  # same head init on every rank (DDP also broadcasts it)
     encoder = load_encoder(cfg["encoder"], cfg.get("trust_remote_code", False))
-    model = TaskModel(encoder, fam.head(encoder.config.hidden_size, data.task))
-    model = ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
+    hidden = encoder.config.hidden_size
+    if len(parts) == 1:
+        model = TaskModel(encoder, fam.head(hidden, data.task))
+        model = ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
+    else:  # one head per task; a step leaves the other heads without gradients
+        model = MultiTaskModel(encoder, {p.key: p.family.head(hidden, p.task) for p in parts})
+        model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
     base = model.module if hasattr(model, "module") else model
-    sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=cfg["seed"], drop_last=False)
     per_worker = max(1, cfg["batch_size"] // world)  # batch_size is the global batch
-    loader = DataLoader(data.train, batch_size=per_worker, sampler=sampler,
-                        collate_fn=lambda f: fam.collate(f, pad_id))
-    steps = cfg["epochs"] * len(loader)
+    schedule = BatchSchedule([len(p.features) for p in parts], per_worker, world, rank, cfg["seed"],
+                             cfg.get("mixing", "proportional"))
+    per_epoch = schedule.steps_per_epoch()
+    steps = cfg.get("max_steps") or cfg["epochs"] * per_epoch
+    epochs = math.ceil(steps / per_epoch)  # a step budget sets the number of (last partial) epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"],
                                   weight_decay=cfg.get("weight_decay", 0.01))
     warmup = int(cfg.get("warmup_ratio", 0.1) * steps)  # linear warm-up, then linear decay to 0
@@ -371,14 +377,17 @@ def train_loop_per_worker(cfg: dict) -> None:
     best = BestDev() if cfg.get("select", "last") == "best" and data.dev else None
     start_epoch, step = _restore(model, optimizer, scheduler, best)
 
-    for epoch in range(start_epoch, cfg["epochs"]):
+    for epoch in range(start_epoch, epochs):
         torch.manual_seed(cfg["seed"] * 100_003 + epoch * 1009 + rank)
-        sampler.set_epoch(epoch)
-        t0, total, n, diag = time.perf_counter(), 0.0, 0, {}
-        for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
+        t0, total, n, diag, seen = time.perf_counter(), 0.0, 0, {}, 0
+        part_loss = {p.key: [0.0, 0] for p in parts}
+        for p_index, indices in schedule.epoch(epoch)[:steps - step if epoch == epochs - 1 else None]:
+            part = parts[p_index]
+            if len(parts) > 1:
+                base.active = part.key
+            batch = {k: v.to(device) for k, v in collate(part, indices, pad_id).items()}
             optimizer.zero_grad(set_to_none=True)
-            loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, fam.loss)
+            loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, part.family.loss)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"non-finite training loss {loss.item()} at step {step}")
             if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
@@ -386,12 +395,16 @@ def train_loop_per_worker(cfg: dict) -> None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
             optimizer.step()
             scheduler.step()
-            step, total, n = step + 1, total + loss.item(), n + 1
+            step, total, n, seen = step + 1, total + loss.item(), n + 1, seen + len(indices) * world
+            part_loss[part.key][0] += loss.item()
+            part_loss[part.key][1] += 1
             for k, v in d.items():  # *_max: the epoch's maximum; anything else: the epoch's mean
                 diag[k] = max(diag.get(k, v), v) if k.endswith("_max") else diag.get(k, 0.0) + v
         wall = time.perf_counter() - t0
         metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
-                   "train/epoch_s": wall, "train/examples_per_s": len(data.train) / max(wall, 1e-9),
+                   "train/epoch_s": wall, "train/examples_per_s": seen / max(wall, 1e-9),
+                   **({f"train/{k}/loss": v / max(1, c) for k, (v, c) in part_loss.items() if c}
+                      if len(parts) > 1 else {}),
                    **{f"robust/{k}": v if k.endswith("_max") else v / max(1, n) for k, v in diag.items()},
                    **{f"robust/{k}": v for k, v in data.diagnostics.items()},
                    **cfg.get("report_extra", {})}
@@ -405,7 +418,7 @@ def train_loop_per_worker(cfg: dict) -> None:
                 metrics["objective"] = task_summary(per_lang, qa=fam.name == "qa")[1]
         if best is not None:
             best.update(base, metrics.get("objective"), epoch + 1, world)
-        if epoch + 1 == cfg["epochs"] and data.final:
+        if epoch + 1 == epochs and data.final:
             if best is not None:  # evaluate the selected epoch's weights (the checkpoint keeps the last)
                 last = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
                 best.restore_into(base)
@@ -419,5 +432,5 @@ def train_loop_per_worker(cfg: dict) -> None:
                 ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
         else:
             ray.train.report(metrics)
-    if start_epoch >= cfg["epochs"] and rank == 0:  # resumed after the last epoch: nothing left
-        print(f"[{cfg['stage']}] all {cfg['epochs']} epochs already checkpointed (pid {os.getpid()})")
+    if start_epoch >= epochs and rank == 0:  # resumed after the last epoch: nothing left
+        print(f"[{cfg['stage']}] all {epochs} epochs already checkpointed (pid {os.getpid()})")

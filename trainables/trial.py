@@ -16,6 +16,12 @@ benchmark-recipe stage of the target (XCOPA: SocialIQA), ``finetune``. Each hand
 encoder to the next. The fine-tuning stage writes the trial's predictions and gold files in
 the official layout to ``{storage}/predictions/{trial_id}``; the driver logs them to MLflow.
 
+Intermediate stage: shared through the stage cache (``trainables.stage_cache``): the first
+trial that needs a (model, tasks, settings, seed) configuration trains it, concurrent trials
+that need the same one wait for it, later ones (in this sweep, a resumed one or a later sweep
+on the same storage) reuse it. Each trial reports ``intermediate/cache_hit``; its config
+carries ``intermediate_cache_key`` (computed by the driver from the same inputs).
+
 Retries and resume: Train runs are named ``{stage}-{trial_id}``, so a retried trial's
 TorchTrainer finds its own checkpoints; a stage that finished writes a small manifest entry
 (``stages/{trial_id}/{stage}.json``) with its checkpoint and metrics, and a retried trial
@@ -35,6 +41,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from trainables.loop import train_loop_per_worker
 from trainables.models import resolve_model
+from trainables.stage_cache import StageCache, intermediate_inputs, intermediate_key
 from trainables.tasks import target_task
 
 STAGE_KEYS = ("epochs", "learning_rate", "max_examples")
@@ -127,7 +134,31 @@ def stage_config(config: dict) -> dict:
 def _summary(prefix: str, done: dict) -> dict[str, float]:
     """An earlier stage's training summary, passed on to the fine-tuning stage's reports."""
     return {f"{prefix}/{k}": float(v) for k, v in done["metrics"].items()
-            if k in ("train/loss", "train/epoch_s", "global_step")}
+            if k in ("train/loss", "train/epoch_s", "global_step") or (k.startswith("train/") and k.endswith("/loss"))}
+
+
+def _intermediate(config: dict, run: dict, base: dict, trial_id: str) -> tuple[str, dict[str, float]]:
+    """The trial's intermediate encoder from the stage cache: trained here if no trial has
+    trained this configuration yet (and none is training it now), else reused."""
+    inter, tasks = run["intermediate"], config["intermediate_tasks"]
+    inputs = intermediate_inputs(run, tasks, config["seed"])
+    key = intermediate_key(inputs)
+
+    def build() -> tuple[str, dict]:
+        done = _stage({**base, "intermediate_tasks": tasks,
+                       "data_dir": resolve_data_dir(inter["data_dir"], run["assets"]),
+                       "robust_method": "none", "noise_magnitude": 0.0,
+                       "epochs": inputs["epochs"], "learning_rate": inputs["learning_rate"],
+                       "max_examples": inputs["max_examples"], "weight_decay": inputs["weight_decay"],
+                       "warmup_ratio": inputs["warmup_ratio"], "mixing": inputs["mixing"],
+                       "max_steps": inputs["max_steps"]},
+                      run, trial_id, "intermediate", report_to_tune=False)
+        return str(Path(done["checkpoint"]) / "encoder"), done["metrics"]
+
+    cache = StageCache(run["stage_cache"], lease_s=float(os.environ.get("XLT_STAGE_CACHE_LEASE_S", 60)),
+                       local_dir=run["assets"])
+    encoder, hit, record = cache.get_or_build(key, inputs, owner=trial_id, build=build)
+    return encoder, {**_summary("intermediate", record), "intermediate/cache_hit": float(hit)}
 
 
 def run_trial(config: dict) -> None:
@@ -137,15 +168,7 @@ def run_trial(config: dict) -> None:
     extra: dict[str, float] = {}
     encoder = base["encoder"]
     if config["domain"] != "none":
-        inter = run["intermediate"]
-        done = _stage({**base, "intermediate_tasks": config["intermediate_tasks"],
-                       "data_dir": resolve_data_dir(inter["data_dir"], run["assets"]),
-                       "robust_method": "none", "noise_magnitude": 0.0,
-                       "epochs": inter["epochs"], "learning_rate": inter["learning_rate"],
-                       "max_examples": inter["max_examples"]},
-                      run, trial_id, "intermediate", report_to_tune=False)
-        encoder = str(Path(done["checkpoint"]) / "encoder")
-        extra = _summary("intermediate", done)
+        encoder, extra = _intermediate(config, run, base, trial_id)
     recipe = run.get("recipe") or {}
     if recipe.get("enabled", True):
         for key in target_task(run["target_task"]).recipe:

@@ -36,7 +36,7 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainables.data import DataError
+from trainables.data import DataError, parquet_path
 from trainables.registry import unknown
 
 FAMILIES = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
@@ -127,10 +127,19 @@ class TargetTask:
     def mirror_path(self, data_dir: str, split: str, lang: str) -> Path:
         return self.mirror_paths(data_dir, split, lang)[0]
 
+    def from_hub(self, data_dir: str, split: str, lang: str) -> bool:
+        """Whether a split comes as hub rows: from the hub itself, or from its parquet copy in
+        a mirror (``xlt-data mirror``), which wins over the raw benchmark files."""
+        if data_dir == "hub":
+            return True
+        if data_dir == "builtin" or split not in self.hub:
+            return False
+        return parquet_path(data_dir, *self.hub_source(split, lang)).is_file()
+
     def hub_source(self, split: str, lang: str) -> tuple:
         if split not in self.hub:
             raise DataError(f"{self.key} {split}: no hub source in a format datasets can load; use a "
-                            f"local mirror ({self.mirror_doc})")
+                            f"local mirror ({self.mirror_doc}){'' if self.target else f' [{self.source}]'}")
         hub_id, config, hub_split = self.hub[split]
         return hub_id, (self._fill(config, lang) if config else None), hub_split
 

@@ -1,4 +1,4 @@
-"""Sentence-pair classification (XNLI, PAWS-X, and the NLI intermediate tasks).
+"""Sentence(-pair) classification (XNLI, PAWS-X; intermediate NLI, pair and single-sentence tasks).
 
 Inputs: ``tokenizer(sentence1, sentence2)`` truncated to ``max_length``; head: dropout and a
 linear layer on the first token's final hidden state (the "pooled output" of XTREME's
@@ -29,15 +29,43 @@ _HEADERS = (["premise", "hypothesis", "label"], ["sentence1", "sentence2", "labe
 @dataclass(frozen=True)
 class PairExample:
     premise: str
-    hypothesis: str
+    hypothesis: str | None
+    """None for single-sentence classification (LEDGAR, Financial PhraseBank)."""
     label: int
 
 
+def read_pair_jsonl(path: Path, labels: tuple[str, ...]) -> list[PairExample]:
+    """SNLI-style JSONL (MedNLI's ``mli_*_v1.jsonl``): ``sentence1``, ``sentence2``, ``gold_label``."""
+    import json
+
+    index = {name: i for i, name in enumerate(labels)}
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                first, second, label = row["sentence1"], row["sentence2"], row["gold_label"]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise DataError(f"{path}:{n}: expected a JSON object with sentence1, sentence2, gold_label "
+                                f"({type(e).__name__}: {e})") from None
+            if label not in index:
+                raise DataError(f"{path}:{n}: label '{label}' is not one of {', '.join(labels)}")
+            rows.append(PairExample(first, second, index[label]))
+    if not rows:
+        raise DataError(f"{path}: no examples")
+    return rows
+
+
 def read_pair_tsv(path: str | Path, labels: tuple[str, ...]) -> list[PairExample]:
-    """Read a 3- or 4-column pair file; every bad line is an error naming file and line."""
+    """Read a pair file: 3 or 4 tab-separated columns (id first), or 2 (sentence, label) for a
+    single-sentence task; ``.jsonl`` files are SNLI-style. Bad lines name file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    if path.suffix == ".jsonl":
+        return read_pair_jsonl(path, labels)
     index = {name: i for i, name in enumerate(labels)}
     rows = []
     with open(path, encoding="utf-8") as f:
@@ -50,9 +78,11 @@ def read_pair_tsv(path: str | Path, labels: tuple[str, ...]) -> list[PairExample
                 continue
             if len(cols) == 4:
                 cols = cols[1:]
+            if len(cols) == 2:  # single sentence, label
+                cols = [cols[0], None, cols[1]]
             if len(cols) != 3:
-                raise DataError(f"{path}:{n}: expected 3 tab-separated columns "
-                                f"(sentence1, sentence2, label) or 4 (id first), found {len(cols)}")
+                raise DataError(f"{path}:{n}: expected 3 tab-separated columns (sentence1, sentence2, "
+                                f"label), 4 (id first) or 2 (sentence, label), found {len(cols)}")
             if cols[2] not in index:
                 raise DataError(f"{path}:{n}: label '{cols[2]}' is not one of {', '.join(labels)}")
             rows.append(PairExample(cols[0], cols[1], index[cols[2]]))
@@ -61,19 +91,35 @@ def read_pair_tsv(path: str | Path, labels: tuple[str, ...]) -> list[PairExample
     return rows
 
 
-def pairs_from_hub(source: tuple, fields: tuple[str, str, str], labels: tuple[str, ...]) -> list[PairExample]:
-    """Hub rows -> examples; ``fields`` are the (sentence1, sentence2, label) columns."""
+def _field(row: dict, path: str | None, where: str):
+    """A column, or a nested one (``context.contexts``); lists of passages are joined."""
+    if path is None:
+        return None
+    value = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DataError(f"{where}: missing field '{path}'")
+        value = value[part]
+    return " ".join(value) if isinstance(value, list) else value
+
+
+def pairs_from_hub(source: tuple, fields: tuple, labels: tuple[str, ...],
+                   data_dir: str = "hub") -> list[PairExample]:
+    """Hub rows -> examples; ``fields`` are the (sentence1, sentence2 or None, label) columns,
+    dotted for nested ones. ``labels`` () takes the label column's ClassLabel names."""
     first, second, label = fields
-    index = {name: i for i, name in enumerate(labels)}
     out = []
-    for where, row, names in hub_rows(*source):
+    index = {name: i for i, name in enumerate(labels)}
+    for where, row, names in hub_rows(*source, data_dir):
+        if not index and label in names:
+            index = {name: i for i, name in enumerate(names[label])}
         raw = row[label]
         if raw is None or raw == -1:  # unlabeled rows (GLUE test)
             continue
-        name = names[label][raw] if label in names else str(raw)
+        name = names[label][raw] if label in names and isinstance(raw, int) else str(raw)
         if name not in index:
-            raise DataError(f"{where}: label '{name}' is not one of {', '.join(labels)}")
-        out.append(PairExample(row[first], row[second], index[name]))
+            raise DataError(f"{where}: label '{name}' is not one of {', '.join(index) or '(no label set)'}")
+        out.append(PairExample(_field(row, first, where), _field(row, second, where), index[name]))
     return out
 
 
@@ -92,9 +138,9 @@ class PairClassification:
     hub_fields = ("premise", "hypothesis", "label")
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[PairExample]:
-        if data_dir == "hub":
+        if task.from_hub(data_dir, split, lang):
             fields = task.hub_fields or self.hub_fields
-            return pairs_from_hub(task.hub_source(split, lang), fields, task.labels)
+            return pairs_from_hub(task.hub_source(split, lang), fields, task.labels, data_dir)
         return read_pair_tsv(task.mirror_path(data_dir, split, lang), task.labels)
 
     def source_files(self, task, split, lang, data_dir) -> list[Path]:
@@ -102,11 +148,15 @@ class PairClassification:
 
     def augment(self, example, fn):
         """RS-DA: both sentences rewritten by ``fn`` (text -> text)."""
-        return replace(example, premise=fn(example.premise), hypothesis=fn(example.hypothesis))
+        return replace(example, premise=fn(example.premise),
+                       hypothesis=None if example.hypothesis is None else fn(example.hypothesis))
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
-        enc = tokenizer([e.premise for e in examples], [e.hypothesis for e in examples],
-                        truncation=True, max_length=cfg.max_length)
+        if examples and all(e.hypothesis is None for e in examples):  # single-sentence task
+            enc = tokenizer([e.premise for e in examples], truncation=True, max_length=cfg.max_length)
+        else:
+            enc = tokenizer([e.premise for e in examples], [e.hypothesis or "" for e in examples],
+                            truncation=True, max_length=cfg.max_length)
         return [{**tokenizer_inputs(enc, i), "labels": e.label, "example": i}
                 for i, e in enumerate(examples)]
 

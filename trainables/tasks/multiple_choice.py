@@ -10,7 +10,11 @@ Mirror formats:
 - COPA / XCOPA jsonl: one JSON object per line with ``premise``, ``choice1``, ``choice2``,
   ``question`` (``cause``|``effect``) and ``label`` (0/1), plus ``idx``;
 - SocialIQA: ``{split}.jsonl`` (``context``, ``question``, ``answerA..C``) and
-  ``{split}-labels.lst`` (1-3, one per line), line-aligned.
+  ``{split}-labels.lst`` (1-3, one per line), line-aligned;
+- intermediate tasks (HellaSwag, CaseHOLD, MedMCQA, SciQ): JSONL with the hub's own fields,
+  one row per line, read by the same adapter as the hub rows (``choice_row``). CaseHOLD and
+  HellaSwag put everything in the context (no question); MedMCQA has no context; SciQ's
+  support paragraph is the context and its choices are put in a fixed per-question order.
 Official prediction layout: ``test-{lang}.jsonl``, one ``{"label": choice index}`` per line,
 for predictions and gold alike.
 """
@@ -109,15 +113,53 @@ def read_siqa(path: str | Path) -> list[ChoiceExample]:
     return out
 
 
-def choices_from_hub(source: tuple, kind: str) -> list[ChoiceExample]:
-    out = []
-    for where, row, _ in hub_rows(*source):
+def _label(row: dict, column: str, names: dict) -> int | None:
+    """A choice index from an int, a ClassLabel index or a digit string; None when unlabelled."""
+    raw = row.get(column)
+    if raw is None or raw == "" or raw == -1:
+        return None
+    if column in names and isinstance(raw, int):
+        raw = names[column][raw]
+    return int(raw)
+
+
+def _shuffled(question: str, correct: str, others: list[str]) -> tuple[tuple[str, ...], int]:
+    """SciQ lists the answer first: a fixed, example-seeded order so the answer is not always A."""
+    import random
+
+    choices = [correct, *others]
+    random.Random(question).shuffle(choices)
+    return tuple(choices), choices.index(correct)
+
+
+def choice_row(kind: str, row: dict, names: dict, where: str) -> ChoiceExample | None:
+    """One hub (or mirrored) row of a multiple-choice dataset -> an example; None if unlabelled."""
+    try:
         if kind == "siqa":
-            out.append(ChoiceExample(row["context"], row["question"],
-                                     (row["answerA"], row["answerB"], row["answerC"]), int(row["label"]) - 1))
-        else:
-            out.append(_copa_example(row, where))
-    return out
+            return ChoiceExample(row["context"], row["question"],
+                                 (row["answerA"], row["answerB"], row["answerC"]), int(row["label"]) - 1)
+        if kind == "hellaswag":  # ctx = ctx_a + ctx_b; 4 endings; label "0".."3" ("" on test)
+            label = _label(row, "label", names)
+            return None if label is None else ChoiceExample(row["ctx"], "", tuple(row["endings"]), label)
+        if kind == "casehold":  # the citing context with <HOLDING>; 5 candidate holdings
+            label = _label(row, "label", names)
+            return None if label is None else ChoiceExample(row["context"], "", tuple(row["endings"]), label)
+        if kind == "medmcqa":  # cop: the correct option's index (hidden on test)
+            label = _label(row, "cop", names)
+            return None if label is None else ChoiceExample(
+                "", row["question"], (row["opa"], row["opb"], row["opc"], row["opd"]), label)
+        if kind == "sciq":
+            choices, label = _shuffled(row["question"], row["correct_answer"],
+                                       [row["distractor1"], row["distractor2"], row["distractor3"]])
+            return ChoiceExample(row.get("support") or "", row["question"], choices, label)
+    except KeyError as e:
+        raise DataError(f"{where}: missing field {e}") from None
+    return _copa_example(row, where)
+
+
+def choices_from_hub(source: tuple, kind: str, data_dir: str = "hub") -> list[ChoiceExample]:
+    out = [choice_row(kind, row, names, where) for where, row, names in hub_rows(*source, data_dir)]
+    return [e for e in out if e is not None]
 
 
 class ChoiceHead(nn.Module):
@@ -134,9 +176,12 @@ class MultipleChoice:
     name = "multiple_choice"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[ChoiceExample]:
-        if data_dir == "hub":
-            return choices_from_hub(task.hub_source(split, lang), task.mirror_format)
+        if task.from_hub(data_dir, split, lang):
+            return choices_from_hub(task.hub_source(split, lang), task.mirror_format, data_dir)
         path = task.mirror_path(data_dir, split, lang)
+        if task.mirror_format in ("hellaswag", "casehold", "medmcqa", "sciq"):  # JSONL, one hub-shaped row per line
+            out = [choice_row(task.mirror_format, row, {}, f"{path}:{n}") for n, row in _jsonl(path)]
+            return [e for e in out if e is not None]
         return (read_siqa if task.mirror_format == "siqa" else read_copa_jsonl)(path)
 
     def augment(self, example, fn):
@@ -145,7 +190,7 @@ class MultipleChoice:
 
     def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
         firsts = [e.context for e in examples for _ in e.choices]
-        seconds = [f"{e.prompt} {c}" for e in examples for c in e.choices]
+        seconds = [f"{e.prompt} {c}".strip() for e in examples for c in e.choices]
         enc = tokenizer(firsts, seconds, truncation=True, max_length=cfg.max_length)
         feats, k = [], 0
         for i, e in enumerate(examples):

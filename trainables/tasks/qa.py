@@ -74,9 +74,9 @@ def read_squad_json(path: str | Path) -> list[QAExample]:
     return out
 
 
-def qa_from_hub(source: tuple) -> list[QAExample]:
+def qa_from_hub(source: tuple, data_dir: str = "hub") -> list[QAExample]:
     out = []
-    for _, row, _ in hub_rows(*source):
+    for _, row, _ in hub_rows(*source, data_dir):
         ans = row["answers"]
         out.append(QAExample(str(row["id"]), row.get("title", ""), row["context"], row["question"],
                              tuple(zip(ans["text"], ans["answer_start"]))))
@@ -111,11 +111,12 @@ class ExtractiveQA:
     name = "qa"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[QAExample]:
-        if data_dir == "hub":
-            examples = qa_from_hub(task.hub_source(split, lang))
+        hub = task.from_hub(data_dir, split, lang)
+        if hub:
+            examples = qa_from_hub(task.hub_source(split, lang), data_dir)
         else:
             examples = read_squad_json(task.mirror_path(data_dir, split, lang))
-        if task.key == "tydiqa" and (split == "train" or data_dir == "hub"):
+        if task.key == "tydiqa" and (split == "train" or hub):
             # one file / hub split holds every language; ids start with the language name
             from trainables.tasks import TYDIQA_NAMES
 

@@ -99,10 +99,12 @@ def read_panx(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
     return _read_sentences(path, labels, _panx_word)
 
 
-def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels) -> list[TagExample]:
+def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels, data_dir: str = "hub") -> list[TagExample]:
     index = {t: i for i, t in enumerate(labels)}
     out = []
-    for where, row, names in hub_rows(*source):
+    for where, row, names in hub_rows(*source, data_dir):
+        if not index and tag_col in names:  # labels=(): the data's own tag names
+            index = {t: i for i, t in enumerate(names[tag_col])}
         raw = row[tag_col]
         tags = [names[tag_col][t] if tag_col in names else str(t) for t in raw]
         out.append(TagExample(tuple(row[token_col]), tuple(_check_tag(t, index, where) for t in tags)))
@@ -135,8 +137,8 @@ class TokenTagging:
     name = "tagging"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[TagExample]:
-        if data_dir == "hub":
-            return tags_from_hub(task.hub_source(split, lang), *task.hub_fields[:2], task.labels)
+        if task.from_hub(data_dir, split, lang):
+            return tags_from_hub(task.hub_source(split, lang), *task.hub_fields[:2], task.labels, data_dir)
         reader = read_conllu if task.mirror_format == "conllu" else read_panx
         return [e for path in task.mirror_paths(data_dir, split, lang) for e in reader(path, task.labels)]
 
