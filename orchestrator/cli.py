@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--study", action="append", default=None, metavar="KEY",
                    help="run only this study of a file with a studies section (repeatable); "
                         "default: every study, one after another")
+    p.add_argument("--data-dir", default=None,
+                   help="read every dataset from this directory (an xlt-data mirror or raw files): "
+                        "overrides target.data_dir and intermediate.data_dir")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     p.add_argument("--storage", default="./xlt_runs",
@@ -53,9 +56,9 @@ def _print_plan(plan: dict) -> None:
           f"models, each trained once: the stage cache)")
     print(f"model {plan['model']}, target {plan['target_task']} "
           f"[{', '.join(plan['languages'])}]")
-    print(f"{'cell':<12}{'domain':<10}{'intermediate':<16}{'method':<13}{'noise':<10}{'lr':<10}")
+    print(f"{'cell':<12}{'domain':<10}{'intermediate':<30}{'method':<13}{'noise':<10}{'lr':<10}")
     for c in plan["cells"]:
-        print(f"{c['id']:<12}{c['domain']:<10}{','.join(c['intermediate_tasks']) or '-':<16}"
+        print(f"{c['id']:<12}{c['domain']:<10}{','.join(c['intermediate_tasks']) or '-':<30}"
               f"{c['robust_method']:<13}{str(c.get('noise_magnitude', '*')):<10}"
               f"{str(c.get('learning_rate', '*')):<10}")
     for m, info in plan["methods"].items():
@@ -72,7 +75,7 @@ def _print_plan(plan: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        specs = load_sweeps(args.space, args.study)
+        specs = load_sweeps(args.space, args.study, args.data_dir)
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -569,15 +569,23 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_sweeps(path: str | Path, only: list[str] | None = None) -> list[SweepSpec]:
+def load_sweeps(path: str | Path, only: list[str] | None = None, data_dir: str | None = None) -> list[SweepSpec]:
     """The sweeps of a space file: itself, or one per entry of its ``studies`` section.
 
     ``studies: {key: overrides}`` makes a file hold several sweeps that differ in a few keys
     (the model, the target task and what depends on them: a paper's model x task grid). Each
     study is the rest of the file deep-merged with its overrides, named ``{name}-{key}``, and
     validated as a whole sweep; problems are reported for all studies at once, a problem
-    shared by every study once. ``only`` picks studies by key (``xlt-sweep --study``)."""
+    shared by every study once. ``only`` picks studies by key (``xlt-sweep --study``);
+    ``data_dir`` (``xlt-sweep --data-dir``) replaces ``target.data_dir`` and
+    ``intermediate.data_dir`` everywhere (an offline mirror)."""
     data = _read(path)
+    if data_dir is not None and isinstance(data, dict):
+        over = {"target": {"data_dir": data_dir}, "intermediate": {"data_dir": data_dir}}
+        data = deep_merge(data, over)
+        if isinstance(data.get("studies"), dict):
+            data["studies"] = {k: deep_merge(v, over) if isinstance(v, dict) else v
+                               for k, v in data["studies"].items()}
     if not (isinstance(data, dict) and "studies" in data):
         if only:
             raise SpecError(str(path), [f"--study {', '.join(only)}: this file has no studies section"])

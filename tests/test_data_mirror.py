@@ -89,6 +89,18 @@ def test_target_mirror_takes_english_train_and_every_test_language(hub, tmp_path
     assert len(family("classification").load(task, "test", "de", str(out))) == 48
 
 
+def test_data_dir_flag_points_a_space_at_the_mirror(mirrored, capsys):
+    from orchestrator.cli import main as xlt_sweep
+    from orchestrator.spec import load_sweeps
+    from tests.conftest import ROOT
+
+    out, _ = mirrored
+    (spec,) = load_sweeps(ROOT / "search_spaces" / "domains.yaml", data_dir=str(out))
+    assert spec.target.data_dir == str(out) and spec.intermediate_data_dir == str(out)
+    assert xlt_sweep(["--space", str(ROOT / "search_spaces" / "domains.yaml"), "--data-dir", str(out),
+                      "--dry-run"]) == 0
+
+
 def test_unknown_keys_are_named_with_suggestions(tmp_path, capsys):
     assert xlt_data(["mirror", "--tasks", "mnil,legl", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -150,7 +150,7 @@ def test_stage_cache_trains_each_intermediate_model_once_with_concurrent_trials(
 
     spec.update(name="icache-later")  # a later sweep on the same storage: all hits
     spec["robust"] = {"methods": ["none"]}
-    spec["intermediate"]["domains"] = ["legal"]
+    spec["intermediate"].update(domains=["legal"], tasks={"legal": ["contract_nli"]})
     space.write_text(yaml.safe_dump(spec))
     proc = _sweep(space, storage)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -97,7 +97,10 @@ def test_domains_space_is_the_research_space():
     spec = load_spec(ROOT / "search_spaces" / "domains.yaml")
     assert spec.model.name == "xlm-roberta-base"
     assert len(spec.languages) == 15
-    assert {"general", "legal", "medical"} <= set(spec.intermediate.domains)
+    assert {"none", "general", "legal", "medical"} <= set(spec.intermediate.domains)
+    assert all(len(spec.intermediate.tasks_of(d)) == 3 for d in ("general", "legal", "medical"))
+    i = spec.intermediate
+    assert i.max_examples and i.max_steps and i.mixing == "proportional"  # the same cap and budget for all
     assert len(spec.seeds) >= 3
 
 

@@ -36,6 +36,26 @@ def read_json_file(path: str | Path):
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
 
 
+def jsonl_rows(path: str | Path):
+    """(line number, object) for each non-blank line of a JSONL file; errors name file and line."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{n}: expected a JSON object")
+            yield n, row
+
+
 HUB_DIR_ENV = "XLT_HUB_DIR"
 """A directory of local clones of hub dataset repos (``<dir>/<owner>/<name>``, e.g. made with
 ``git clone https://huggingface.co/datasets/<id>``), read instead of the hub when set."""

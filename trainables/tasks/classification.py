@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainables.data import DataError, hub_rows
+from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
 from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
 
@@ -36,23 +36,15 @@ class PairExample:
 
 def read_pair_jsonl(path: Path, labels: tuple[str, ...]) -> list[PairExample]:
     """SNLI-style JSONL (MedNLI's ``mli_*_v1.jsonl``): ``sentence1``, ``sentence2``, ``gold_label``."""
-    import json
-
     index = {name: i for i, name in enumerate(labels)}
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                first, second, label = row["sentence1"], row["sentence2"], row["gold_label"]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise DataError(f"{path}:{n}: expected a JSON object with sentence1, sentence2, gold_label "
-                                f"({type(e).__name__}: {e})") from None
-            if label not in index:
-                raise DataError(f"{path}:{n}: label '{label}' is not one of {', '.join(labels)}")
-            rows.append(PairExample(first, second, index[label]))
+    for n, row in jsonl_rows(path):
+        missing = [k for k in ("sentence1", "sentence2", "gold_label") if k not in row]
+        if missing:
+            raise DataError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        if row["gold_label"] not in index:
+            raise DataError(f"{path}:{n}: label '{row['gold_label']}' is not one of {', '.join(labels)}")
+        rows.append(PairExample(row["sentence1"], row["sentence2"], index[row["gold_label"]]))
     if not rows:
         raise DataError(f"{path}: no examples")
     return rows

@@ -21,14 +21,13 @@ for predictions and gold alike.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from trainables.data import DataError, hub_rows
+from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
 from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
 
@@ -41,22 +40,6 @@ class ChoiceExample:
     prompt: str
     choices: tuple[str, ...]
     label: int
-
-
-def _jsonl(path: Path):
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{n}: expected a JSON object")
-            yield n, row
 
 
 def _copa_example(row: dict, where: str) -> ChoiceExample:
@@ -73,7 +56,7 @@ def _copa_example(row: dict, where: str) -> ChoiceExample:
 
 def read_copa_jsonl(path: str | Path) -> list[ChoiceExample]:
     path = Path(path)
-    out = [_copa_example(row, f"{path}:{n}") for n, row in _jsonl(path)]
+    out = [_copa_example(row, f"{path}:{n}") for n, row in jsonl_rows(path)]
     if not out:
         raise DataError(f"{path}: no examples")
     return out
@@ -84,7 +67,7 @@ def read_siqa(path: str | Path) -> list[ChoiceExample]:
     ``{split}-labels.lst`` (1-3), or ``socialIQa_v1.4_*.jsonl`` (what XTREME-R downloads) whose
     rows carry the answer as ``correct`` (A/B/C)."""
     path = Path(path)
-    rows = list(_jsonl(path))
+    rows = list(jsonl_rows(path))
     labels_path = path.with_name(path.stem + "-labels.lst")
     if rows and "correct" in rows[0][1]:
         labels = [(n, {"A": "1", "B": "2", "C": "3"}.get(str(row.get("correct")), str(row.get("correct"))))
@@ -180,7 +163,7 @@ class MultipleChoice:
             return choices_from_hub(task.hub_source(split, lang), task.mirror_format, data_dir)
         path = task.mirror_path(data_dir, split, lang)
         if task.mirror_format in ("hellaswag", "casehold", "medmcqa", "sciq"):  # JSONL, one hub-shaped row per line
-            out = [choice_row(task.mirror_format, row, {}, f"{path}:{n}") for n, row in _jsonl(path)]
+            out = [choice_row(task.mirror_format, row, {}, f"{path}:{n}") for n, row in jsonl_rows(path)]
             return [e for e in out if e is not None]
         return (read_siqa if task.mirror_format == "siqa" else read_copa_jsonl)(path)
 
