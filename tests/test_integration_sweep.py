@@ -174,6 +174,26 @@ def test_a_run_is_rescored_from_its_artifacts_to_the_logged_numbers(sweep, tmp_p
         assert got["accuracy"] == pytest.approx(run.data.metrics[f"xnli/{lang}/accuracy"], abs=1e-4)
 
 
+def test_the_report_of_the_sweep_is_written_and_logged(sweep, tmp_path):
+    from orchestrator.report.cli import main as xlt_report
+
+    _, _, storage = sweep
+    out = tmp_path / "report"
+    assert xlt_report(["--experiment", "itest", "--tracking-uri", f"sqlite:///{storage}/mlflow.db",
+                       "--out", str(out), "--bootstrap", "300"]) == 0
+    for name in ("report.html", "heatmap.png", "effect_vs_distance.png", "groups.png", "runs_by_language.parquet"):
+        assert (out / name).is_file(), name
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["info"]["analysed_runs"] == 8 and report["info"]["per_example_runs"] == 8
+    legal = [r for r in report["effects"] if (r["reference"], r["domain"]) == ("none", "legal")]
+    assert {r["lang"] for r in legal} == set(LANGS) and all(r["examples"] > 0 for r in legal)
+    _, parents, _ = _runs(storage, "itest")
+    client = MlflowClient(f"sqlite:///{storage}/mlflow.db")
+    assert "report/report.html" in {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
+
+
 def test_resume_adds_no_duplicate_runs(sweep):
     proc, space, storage = sweep
     assert proc.returncode == 0

@@ -1,0 +1,107 @@
+"""``xlt-report``: turn a sweep into the answer to the research question.
+
+    xlt-report --experiment smoke --tracking-uri sqlite:///xlt_runs/mlflow.db --out report/
+    xlt-report --experiment domains --metric accuracy --bootstrap 5000
+
+Reads the sweep's runs from MLflow (``collect``), computes cells, domain effects against
+``general`` and ``none`` with paired bootstrap intervals and BH-controlled tests, typological
+groups, Spearman correlations with distance to English and the method x domain interaction
+(``analysis``), and writes to ``--out``: ``report.html`` (self-contained), ``heatmap.png``,
+``effect_vs_distance.png``, ``groups.png``, the tables as CSV, ``runs_by_language.parquet``
+(one row per run x language with params and typology, for your own analysis) and
+``report.json``. The same files are logged as artifacts (``report/``) of the sweep's parent
+run. Works on partial and running sweeps (unfinished runs are counted, not analysed).
+
+Exit codes: 0 written; 2 the experiment or metric does not exist, or nothing can be analysed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def build(client, experiment: str, out: Path, metric: str | None = None, n_boot: int = 2000,
+          log_to_mlflow: bool = True) -> dict:
+    import pandas as pd
+
+    from orchestrator.report import analysis as A
+    from orchestrator.report import render as R
+    from orchestrator.report.collect import collect, example_scores
+
+    rows, info = collect(client, experiment, metric)
+    info["bootstrap"] = n_boot
+    examples = example_scores(client, sorted(rows["run_id"].unique()), info["task"], info["metric"])
+    info["per_example_runs"] = len({k[0] for k in examples})
+    typo = A.typology_for(sorted(rows["lang"].unique()))
+    cells = A.cells(rows)
+    effects, found = A.effects(rows, examples, n_boot)
+    groups = A.groups(found, typo)
+    correlations = A.correlations(found, typo)
+    interaction = A.interaction(found)
+    out.mkdir(parents=True, exist_ok=True)
+    images = {"heatmap": out / "heatmap.png", "effect_vs_distance": out / "effect_vs_distance.png",
+              "groups": out / "groups.png"}
+    if effects:
+        R.heatmap(effects, typo, images["heatmap"])
+        R.scatter(effects, correlations, typo, images["effect_vs_distance"])
+        R.bars(groups, images["groups"])
+    else:  # one domain only: nothing to contrast, the page still shows the cells
+        for path in images.values():
+            R._plt().figure(figsize=(4, 1)).savefig(path)
+    sentences = R.summary_sentences(info, effects, groups, correlations, interaction)
+    if not effects:
+        sentences.append("Only one domain (or no reference domain, general or none) is present: no effects to "
+                         "estimate.")
+    (out / "report.html").write_text(R.page(info, sentences, cells, effects, groups, correlations, interaction,
+                                            typo, images), encoding="utf-8")
+    joined = rows.merge(typo.reset_index(), on="lang", how="left")
+    joined.to_parquet(out / "runs_by_language.parquet", index=False)
+    cells.to_csv(out / "cells.csv", index=False)
+    for name, table in (("effects", effects), ("groups", groups), ("correlations", correlations),
+                        ("interaction", interaction)):
+        pd.DataFrame(table).to_csv(out / f"{name}.csv", index=False)
+    result = {"info": info, "summary": sentences, "effects": effects, "groups": groups,
+              "correlations": correlations, "interaction": interaction}
+    (out / "report.json").write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
+    if log_to_mlflow and info["parent_run_id"]:
+        client.log_artifacts(info["parent_run_id"], str(out), "report")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="xlt-report", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()))
+    p.add_argument("--experiment", required=True, help="the sweep's MLflow experiment (its name)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///xlt_runs/mlflow.db)")
+    p.add_argument("--out", default=None, help="output folder (default: ./report-<experiment>)")
+    p.add_argument("--metric", default=None, help="per-language metric (default: accuracy, f1 or map_at_20)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
+    args = p.parse_args(argv)
+    import os
+
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.report.collect import ReportError
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or \
+        f"sqlite:///{Path('xlt_runs').resolve() / 'mlflow.db'}"
+    out = Path(args.out or f"report-{args.experiment}")
+    try:
+        result = build(MlflowClient(uri), args.experiment, out, args.metric, args.bootstrap, not args.no_log)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(result["summary"]))
+    print(f"\nwrote {out / 'report.html'} (+ PNGs, CSVs, runs_by_language.parquet)"
+          + ("" if args.no_log else "; logged to the sweep's parent run under report/"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

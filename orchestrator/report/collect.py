@@ -1,0 +1,104 @@
+"""A sweep's runs from MLflow -> one row per (trial run, language), plus per-example scores.
+
+Reads what ``orchestrator.tracking`` writes: the parent run (``xlt.role = sweep``), its trial
+runs (``xlt.role = trial``) with params ``domain``, ``robust_method``, ``noise_magnitude``,
+``seed``, ``target_task`` and the cell name tag, and metrics ``{task}/{lang}/{metric}``. The
+robust-method *variant* of a run is its cell without the domain (``robust_method=rs_rp,
+noise_magnitude=0.01``), so a contrast between domains compares like with like.
+
+Per-example scores (0/1 correctness) come from the run's ``predictions/`` and ``labels/``
+artifacts for accuracy metrics (XNLI, PAWS-X, XCOPA, Tatoeba), so intervals can resample test
+examples; other metrics (chunk F1, EM/F1, mAP) do not decompose, and only seeds are resampled.
+Runs without the metric (failed, still running, stopped early) are counted but not analysed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_METRICS = ("accuracy", "f1", "map_at_20")
+ACCURACY_TASKS = ("xnli", "pawsx", "xcopa", "tatoeba")
+
+
+class ReportError(ValueError):
+    """The experiment or metric does not exist, or nothing can be analysed."""
+
+
+def _variant(cell_name: str) -> str:
+    parts = [p for p in cell_name.split(",") if not p.startswith("domain=")]
+    return ",".join(parts) or "robust_method=none"
+
+
+def collect(client, experiment: str, metric: str | None = None):
+    """(rows DataFrame, info dict) for the experiment's sweep; raises ReportError clearly."""
+    import pandas as pd
+
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ReportError(f"no MLflow experiment '{experiment}'; experiments: {', '.join(names) or '(none)'}")
+    runs = client.search_runs([exp.experiment_id], max_results=50000)
+    parents = [r for r in runs if r.data.tags.get("xlt.role") == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("xlt.role") == "trial"]
+    if not trials:
+        raise ReportError(f"experiment '{experiment}' has no trial runs (tag xlt.role = trial): is it an xlt sweep?")
+    tasks = sorted({r.data.params.get("target_task", "?") for r in trials})
+    if len(tasks) != 1:
+        raise ReportError(f"experiment '{experiment}' mixes target tasks {tasks}; report one task at a time")
+    task = tasks[0]
+    names = {k for r in trials for k in r.data.metrics if k.startswith(f"{task}/")}
+    per_lang = {k.split("/")[2] for k in names if k.count("/") == 2 and k.split("/")[1] not in ("avg", "generalized")}
+    if metric is None:
+        metric = next((m for m in DEFAULT_METRICS if m in per_lang), None)
+    if metric is None or metric not in per_lang:
+        raise ReportError(f"metric '{metric}' is not logged per language for {task} in '{experiment}'; "
+                          f"logged: {', '.join(sorted(per_lang)) or '(none yet: no trial has finished)'}")
+    rows = []
+    for r in trials:
+        p, m = r.data.params, r.data.metrics
+        cell = r.data.tags.get("xlt.cell_name", f"domain={p.get('domain')},robust_method={p.get('robust_method')}")
+        for key, value in m.items():
+            parts = key.split("/")
+            if len(parts) == 3 and parts[0] == task and parts[2] == metric and parts[1] not in ("avg", "generalized") \
+                    and "-" not in parts[1]:
+                rows.append({"run_id": r.info.run_id, "status": r.info.status, "domain": p.get("domain"),
+                             "robust_method": p.get("robust_method"), "variant": _variant(cell),
+                             "noise_magnitude": float(p.get("noise_magnitude", 0) or 0),
+                             "learning_rate": float(p.get("learning_rate", "nan")), "seed": int(p.get("seed", 0)),
+                             "cell": cell, "lang": parts[1], "value": float(value)})
+    info = {"experiment": experiment, "task": task, "metric": metric, "trials": len(trials),
+            "analysed_runs": len({r["run_id"] for r in rows}),
+            "status": {s: sum(r.info.status == s for r in trials) for s in {r.info.status for r in trials}},
+            "parent_run_id": parents[0].info.run_id if parents else None}
+    if not rows:
+        raise ReportError(f"no trial of '{experiment}' has logged {task}/<lang>/{metric} yet")
+    return pd.DataFrame(rows), info
+
+
+def example_scores(client, run_ids: list[str], task: str, metric: str) -> dict[tuple[str, str], np.ndarray]:
+    """{(run id, lang): 0/1 per test example} from the runs' prediction artifacts (accuracy
+    tasks only; {} otherwise or where the artifacts are missing)."""
+    from trainables.scoring.benchmark import BENCHMARKS
+
+    if metric != "accuracy" or task not in ACCURACY_TASKS:
+        return {}
+    bench = BENCHMARKS["xtreme-r"].get(task) or BENCHMARKS["xtreme"][task]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run_id in run_ids:
+            try:
+                local = Path(client.download_artifacts(run_id, "", str(Path(tmp) / run_id)))
+            except Exception:  # no artifacts (a run logged by hand, or still running)
+                continue
+            for pred in sorted((local / "predictions" / task).glob(f"test-*.{bench.suffix}")):
+                lang = pred.stem.split("-", 1)[1]
+                gold = local / "labels" / task / pred.name
+                if not gold.is_file():
+                    continue
+                p, g = bench.reader(pred), bench.reader(gold)
+                if len(p) == len(g):
+                    out[(run_id, lang)] = np.array([a == b for a, b in zip(p, g)], dtype=float) * 100.0
+    return out

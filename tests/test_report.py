@@ -1,0 +1,162 @@
+"""xlt-report on a real MLflow store with a planted effect: the report recovers its sign, size
+and dependence on typological distance, and finds nothing where nothing was planted.
+
+Runs are written by the real ``SweepTracker`` (the same parent/child layout, params and metric
+names a sweep writes). Planted, per language l with syntactic distance d_l to English:
+legal - general = 12 * (d_l - 0.3) points (helps far languages, hurts near ones), general -
+none = 0, and under rs_rp the legal effect is 2 points larger (a method x domain interaction).
+Seed noise: N(0, 0.4) per run and language, 5 seeds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.report import stats as S
+from orchestrator.report.cli import build, main
+from orchestrator.report.collect import ReportError
+from orchestrator.report.typology import LANGUAGES, distance_to_english, typology_table
+from orchestrator.tracking import SweepTracker
+
+LANGS = ["en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
+
+
+def planted(domain: str, method: str, lang: str) -> float:
+    d = distance_to_english(lang, "syntax_knn")
+    base = 75 - 20 * d
+    if domain == "legal":
+        base += 12 * (d - 0.3) + (2.0 if method == "rs_rp" else 0.0)
+    return base
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    tracker = SweepTracker(uri, "planted", sweep_key=str(tmp / "planted"), artifact_root=str(tmp / "art"))
+    tracker.start_sweep({"trials": 30, "cells": [None] * 6, "model": "m", "target_task": "xnli",
+                         "languages": LANGS, "seeds": list(range(5))})
+    rng = np.random.default_rng(7)
+    k = 0
+    for domain in ("none", "general", "legal"):
+        for method in ("none", "rs_rp"):
+            for seed in range(5):
+                cell = f"domain={domain},robust_method={method}"
+                config = {"domain": domain, "intermediate_tasks": [], "robust_method": method,
+                          "noise_magnitude": 0.01 if method == "rs_rp" else 0.0, "learning_rate": 2e-5,
+                          "seed": seed, "cell": cell, "cell_id": cell,
+                          "run": {"model": "m", "target_task": "xnli", "languages": LANGS, "epochs": 1,
+                                  "batch_size": 32, "max_length": 128, "max_examples": None, "data_dir": "hub"}}
+                run = tracker.trial_run(f"t{k}", config)
+                k += 1
+                metrics = {f"xnli/{lang}/accuracy": planted(domain, method, lang) + rng.normal(0, 0.4)
+                           for lang in LANGS}
+                tracker.log_result(run, {**metrics, "objective": 60.0, "global_step": 10})
+                tracker.end_trial(run, "FINISHED")
+    tracker.end_sweep({"trials": 30, "finished": 30, "failed": 0})
+    return MlflowClient(uri), tmp
+
+
+@pytest.fixture(scope="module")
+def report(store):
+    client, tmp = store
+    return build(client, "planted", tmp / "out", n_boot=1000), tmp / "out", client
+
+
+def _effects(report, ref, domain, variant="robust_method=none"):
+    return {r["lang"]: r for r in report["effects"]
+            if (r["reference"], r["domain"], r["variant"]) == (ref, domain, variant)}
+
+
+def test_recovers_the_planted_effect_language_by_language(report):
+    result, _, _ = report
+    legal = _effects(result, "general", "legal")
+    assert len(legal) == len(LANGS)
+    for lang, r in legal.items():
+        truth = 12 * (distance_to_english(lang, "syntax_knn") - 0.3)
+        assert r["effect"] == pytest.approx(truth, abs=0.8), lang
+        assert r["low"] <= r["effect"] <= r["high"] and r["seeds"] == 5
+        if abs(truth) > 1.5:  # clearly planted: significant with the right sign
+            assert r["significant"] and np.sign(r["effect"]) == np.sign(truth), lang
+
+
+def test_finds_no_effect_where_none_was_planted(report):
+    result, _, _ = report
+    general = _effects(result, "none", "general")
+    assert general and not any(r["significant"] for r in general.values())
+    assert all(abs(r["effect"]) < 1.0 for r in general.values())
+
+
+def test_correlation_with_distance_and_groups(report):
+    result, _, _ = report
+    corr = {c["distance"]: c for c in result["correlations"]
+            if (c["reference"], c["domain"], c["variant"]) == ("general", "legal", "robust_method=none")}
+    syntax = corr["syntax_knn"]
+    assert syntax["rho"] > 0.9 and syntax["p"] < 0.01 and syntax["low"] > 0.5 and syntax["languages"] == 14
+    tert = {g["group"]: g for g in result["groups"] if g["grouping"] == "distance tertile"
+            and (g["reference"], g["domain"], g["variant"]) == ("general", "legal", "robust_method=none")}
+    assert tert["far"]["low"] > 0 and tert["near"]["high"] < 0  # helps far, hurts near
+    assert {g["grouping"] for g in result["groups"]} == {"distance tertile", "family", "script"}
+
+
+def test_interaction_is_recovered(report):
+    result, _, _ = report
+    inter = {(r["reference"], r["domain"]): r for r in result["interaction"]}
+    legal = inter[("general", "legal")]
+    assert legal["interaction"] == pytest.approx(2.0, abs=0.5) and legal["low"] > 0
+    none_ref = inter[("none", "general")]
+    assert none_ref["low"] < 0 < none_ref["high"]  # nothing planted
+
+
+def test_writes_and_logs_every_output(report):
+    result, out, client = report
+    for name in ("report.html", "heatmap.png", "effect_vs_distance.png", "groups.png", "effects.csv",
+                 "runs_by_language.parquet", "report.json"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+
+    joined = pd.read_parquet(out / "runs_by_language.parquet")
+    assert len(joined) == 30 * len(LANGS) and {"dist_syntax_knn", "family", "script", "seed"} <= set(joined.columns)
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "Benjamini-Hochberg" in page
+    parent = result["info"]["parent_run_id"]
+    logged = {a.path for a in client.list_artifacts(parent, "report")}
+    assert "report/report.html" in logged and "report/heatmap.png" in logged
+    assert json.loads((out / "report.json").read_text())["info"]["task"] == "xnli"
+
+
+def test_refuses_clearly(store, capsys):
+    client, tmp = store
+    with pytest.raises(ReportError, match="no MLflow experiment 'nope'; experiments: .*planted"):
+        build(client, "nope", tmp / "x")
+    with pytest.raises(ReportError, match="metric 'f1' is not logged per language for xnli .* logged: accuracy"):
+        build(client, "planted", tmp / "x", metric="f1")
+    assert main(["--experiment", "nope", "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--out", str(tmp / "y")]) == 2
+    assert "no MLflow experiment 'nope'" in capsys.readouterr().err
+
+
+def test_paired_bootstrap_resamples_examples_and_seeds():
+    rng = np.random.default_rng(0)
+    diff = (rng.random((3, 2000)) < 0.55).astype(float) * 100 - (rng.random((3, 2000)) < 0.50).astype(float) * 100
+    e = S.paired_effect(diff, "de", (0, 1, 2), n_boot=2000)
+    assert e.low < e.estimate < e.high and e.examples == 2000 and e.seeds == 3
+    se = diff.mean(axis=0).std() / np.sqrt(2000)  # example-level standard error alone
+    assert 2 * 1.96 * se * 0.9 < e.high - e.low < 3 * 2 * 1.96 * se  # plus the seeds' own spread
+    assert e.p < 0.05  # a 5-point difference over 2000 paired examples
+
+
+def test_typology_mapping_and_reference_distances():
+    assert len(LANGUAGES) == 50
+    assert {LANGUAGES[x][0] for x in ("sw", "zh", "fa", "ar", "ms", "et", "az", "qu")} == {
+        "swh", "cmn", "pes", "arb", "zsm", "ekk", "azj", "quz"}  # individual languages, not macrolanguages
+    expected = {"nl": 0.076, "de": 0.097, "fr": 0.188, "ru": 0.188, "yo": 0.400, "ko": 0.447, "tr": 0.493,
+                "ja": 0.500, "kk": 0.552, "my": 0.605}  # cosine distance to English over syntax_knn
+    for lang, d in expected.items():
+        assert distance_to_english(lang, "syntax_knn") == pytest.approx(d, abs=0.001), lang
+    table = typology_table(["eu", "en", "sw"]).set_index("lang")
+    assert np.isnan(table.loc["eu", "dist_fam"]) and abs(table.loc["en", "dist_syntax_knn"]) < 1e-12
+    assert table.loc["sw", "family"] == "Niger-Congo" and table.loc["eu", "family"] == "Isolate"
