@@ -55,6 +55,7 @@ from trainables.catalog import intermediate_task
 from trainables.mixing import BatchSchedule, MultiTaskModel, Part, collate, split_cap
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
+from trainables.robust.base import unwrap
 from trainables.scoring.benchmark import task_summary
 from trainables.tasks import family, target_task
 from trainables.tasks.base import (
@@ -114,7 +115,9 @@ class StageData:
         self.parts = [Part(self.task.key, self.task, self.family, self.train)]
         self.dev, self.final = [], []
         if stage == "finetune":
-            if "dev" in self.task.mirror or cfg["data_dir"] == "hub":
+            has_dev = "dev" in self.task.hub if cfg["data_dir"] == "hub" else (
+                "dev" in self.task.mirror or self.task.from_hub(cfg["data_dir"], "dev", "en"))
+            if has_dev:
                 self.dev.append(self._eval_set(f"dev/{self.task.key}/en", self.task, "dev", "en"))
             for lang in cfg["languages"]:
                 self.final.append(self._eval_set(f"{self.target.key}/{lang}", self.target, "test", lang))
@@ -274,7 +277,7 @@ def _restore(model, optimizer, scheduler, best: BestDev | None = None) -> tuple[
     if ckpt is None:
         return 0, 0
     with ckpt.as_directory() as d:
-        base = model.module if hasattr(model, "module") else model
+        base = unwrap(model)
         state = torch.load(Path(d) / "state.pt", weights_only=False)
         base.head.load_state_dict(torch.load(Path(d) / "head.pt"))
         base.encoder.load_state_dict(load_encoder(str(Path(d) / "encoder")).state_dict())
@@ -286,7 +289,7 @@ def _restore(model, optimizer, scheduler, best: BestDev | None = None) -> tuple[
 
 
 def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str, best: BestDev | None) -> None:
-    base = model.module if hasattr(model, "module") else model
+    base = unwrap(model)
     base.encoder.save_pretrained(Path(d) / "encoder")
     tokenizer.save_pretrained(Path(d) / "encoder")
     torch.save(base.head.state_dict(), Path(d) / "head.pt")
@@ -352,6 +355,7 @@ def train_loop_per_worker(cfg: dict) -> None:
     method = build_method(cfg["robust_method"], cfg["noise_magnitude"], cfg.get("robust_options"))
     data = StageData(cfg, tokenizer, method)
     fam, parts = data.family, data.parts
+    smoother = _smoother(method, fam) if data.dev or data.final else None  # fails now, not after an epoch
 
     torch.manual_seed(cfg["seed"])  # same head init on every rank (DDP also broadcasts it)
     encoder = load_encoder(cfg["encoder"], cfg.get("trust_remote_code", False))
@@ -362,7 +366,7 @@ def train_loop_per_worker(cfg: dict) -> None:
     else:  # one head per task; a step leaves the other heads without gradients
         model = MultiTaskModel(encoder, {p.key: p.family.head(hidden, p.task) for p in parts})
         model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
-    base = model.module if hasattr(model, "module") else model
+    base = unwrap(model)
     per_worker = max(1, cfg["batch_size"] // world)  # batch_size is the global batch
     schedule = BatchSchedule([len(p.features) for p in parts], per_worker, world, rank, cfg["seed"],
                              cfg.get("mixing", "proportional"))
@@ -388,15 +392,16 @@ def train_loop_per_worker(cfg: dict) -> None:
             batch = {k: v.to(device) for k, v in collate(part, indices, pad_id).items()}
             optimizer.zero_grad(set_to_none=True)
             loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, part.family.loss)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"non-finite training loss {loss.item()} at step {step}")
+            value = loss.item()  # one device sync per step
+            if not math.isfinite(value):
+                raise FloatingPointError(f"non-finite training loss {value} at step {step}")
             if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
                 loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
             optimizer.step()
             scheduler.step()
-            step, total, n, seen = step + 1, total + loss.item(), n + 1, seen + len(indices) * world
-            part_loss[part.key][0] += loss.item()
+            step, total, n, seen = step + 1, total + value, n + 1, seen + len(indices) * world
+            part_loss[part.key][0] += value
             part_loss[part.key][1] += 1
             for k, v in d.items():  # *_max: the epoch's maximum; anything else: the epoch's mean
                 diag[k] = max(diag.get(k, v), v) if k.endswith("_max") else diag.get(k, 0.0) + v
@@ -409,8 +414,7 @@ def train_loop_per_worker(cfg: dict) -> None:
                    **{f"robust/{k}": v for k, v in data.diagnostics.items()},
                    **cfg.get("report_extra", {})}
         if data.dev:
-            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device,
-                            smoother=_smoother(method, fam))
+            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device, smoother=smoother)
             if raws is not None:
                 dev_metrics, _ = score_sets(fam, data.dev, raws)
                 metrics.update(dev_metrics)

@@ -57,14 +57,33 @@ def intermediate_key(inputs: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def _task_files(data_dir: str, key: str) -> list[Path]:
+    """The files an intermediate task's training split is read from: its parquet copy in an
+    ``xlt-data`` mirror if there is one, else its raw files (as the family loaders choose)."""
+    from trainables.catalog import intermediate_task
+    from trainables.data import parquet_path
+
+    task = intermediate_task(key).task
+    if "train" in task.hub:
+        mirrored = parquet_path(data_dir, *task.hub_source("train", "en"))
+        if mirrored.is_file():
+            return [mirrored]
+    if "train" in task.mirror:
+        try:
+            return task.mirror_paths(data_dir, "train", "en")
+        except ValueError:  # no file matches: the stage itself reports it
+            return []
+    return []
+
+
 def data_identity(data_dir: str, tasks: list[str]) -> object:
     """What the intermediate data is, for the key: ``builtin`` and hub sources by name, a
-    local directory by the path, size and mtime of each file of the tasks' folders."""
+    local directory by the path, size and mtime of each file the tasks read."""
     if data_dir in ("builtin", "hub") or "://" in data_dir:
         return data_dir
     stamps = []
     for task in sorted(tasks):
-        for path in sorted((Path(data_dir) / "intermediate" / task).glob("**/*")):
+        for path in _task_files(data_dir, task):
             if not path.is_file():
                 continue
             try:
@@ -82,7 +101,8 @@ def intermediate_inputs(run: dict, tasks: list[str], seed: int) -> dict:
     return {"model": run["model"], "tokenizer": run.get("tokenizer"), "tasks": sorted(tasks),
             "epochs": inter["epochs"], "learning_rate": inter["learning_rate"],
             "max_examples": inter["max_examples"], "batch_size": run["batch_size"],
-            "max_length": run["max_length"], "weight_decay": inter.get("weight_decay", 0.01),
+            "max_length": run["max_length"], "doc_stride": run.get("doc_stride", 128),
+            "max_query_length": run.get("max_query_length", 64), "weight_decay": inter.get("weight_decay", 0.01),
             "warmup_ratio": inter.get("warmup_ratio", 0.1), "mixing": inter.get("mixing", "proportional"),
             "max_steps": inter.get("max_steps"), "seed": int(seed),
             "data": data_identity(inter["data_dir"], tasks)}
@@ -183,11 +203,18 @@ class StageCache:
             return remote
         local = Path(self.local_dir or tempfile.gettempdir()) / "stage_cache" / key / "encoder"
         if not (local / "config.json").is_file():
+            import shutil
+
             tmp = local.with_name(f"encoder.tmp{os.getpid()}")
             tmp.mkdir(parents=True, exist_ok=True)
             pafs.copy_files(remote, str(tmp), source_filesystem=self.fs,
                             destination_filesystem=pafs.LocalFileSystem())
-            os.replace(tmp, local)
+            try:
+                os.replace(tmp, local)
+            except OSError:  # another trial on this node finished the same download first
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not (local / "config.json").is_file():
+                    raise
         return str(local)
 
     def store(self, key: str, encoder_dir: str, record: dict) -> None:
@@ -212,11 +239,17 @@ class StageCache:
             if _call(coord.claim, key, owner, self.lease_s):
                 break
             time.sleep(self.poll_s)
-        stop = threading.Event()
+        stop, lost = threading.Event(), threading.Event()
 
         def renew():
             while not stop.wait(self.lease_s / 4):
-                _call(coord.renew, key, owner)
+                try:
+                    held = _call(coord.renew, key, owner)
+                except RuntimeError:
+                    held = False
+                if not held:  # the lease ran out (or the coordinator is gone): another trial may build
+                    lost.set()
+                    return
 
         beat = threading.Thread(target=renew, daemon=True, name=f"stage-cache-lease-{key}")
         beat.start()
@@ -226,6 +259,11 @@ class StageCache:
                 return self.encoder_path(key), True, record
             t0 = time.time()
             encoder_dir, metrics = build()
+            if self.lookup(key) is not None:  # lost the claim and another builder finished: use theirs
+                return self.encoder_path(key), True, self.lookup(key)
+            if lost.is_set():
+                raise RuntimeError(f"stage cache: lost the claim on {key} while building (lease not renewed); "
+                                   f"another trial builds it, this one fails rather than overwrite it")
             record = {"key": key, "inputs": inputs, "metrics": metrics, "built_by": owner,
                       "build_s": round(time.time() - t0, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             self.store(key, encoder_dir, record)

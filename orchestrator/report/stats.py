@@ -18,8 +18,9 @@ analysis is over seeds only, and a percentile bootstrap over a handful of seeds 
 optimistic; there the interval and test are the paired t over the seeds' differences (t with
 |S| - 1 degrees of freedom), and a single seed gives no interval.
 
-Replicates are drawn from a generator seeded by (language, seed set), so every contrast of one
-language sees the same seed and example draws: group means (mean over a group's languages of
+Seed draws come from a generator seeded by the seed set, example draws from one seeded by
+(language, seed set), so every contrast of a language sees the same draws and every language
+of a group the same seed draws: group means (mean over a group's languages of
 the per-language replicates) and the method x domain interaction (difference of two contrasts'
 replicates) keep the pairing.
 
@@ -82,9 +83,10 @@ def paired_effect(diff: np.ndarray, lang: str, seeds: tuple, n_boot: int = B_DEF
     per_seed = dict(zip(seeds, diff.mean(axis=1).tolist()))
     if n == 1:
         return t_effect(per_seed)
-    rng = _rng(lang, seeds, base_seed)
-    seed_w = rng.multinomial(s, [1 / s] * s, size=n_boot) if s > 1 else np.ones((n_boot, 1))
-    ex_w = rng.multinomial(n, [1 / n] * n, size=n_boot)
+    # the seed draws depend on the seed set only: every language of a group resamples the same
+    # seeds in a replicate (their seed effects are shared); examples are drawn per language
+    seed_w = _rng("", seeds, base_seed).multinomial(s, [1 / s] * s, size=n_boot) if s > 1 else np.ones((n_boot, 1))
+    ex_w = _rng(lang, seeds, base_seed).multinomial(n, [1 / n] * n, size=n_boot)
     reps = np.einsum("bs,sn,bn->b", seed_w, diff, ex_w) / (s * n)
     return Effect(float(diff.mean()), *summarize(reps), s, n, reps, per_seed)
 
@@ -109,7 +111,7 @@ def combine(effects: list[Effect]) -> Effect:
         reps = np.mean([e.replicates for e in effects], axis=0)
         estimate = float(np.mean([e.estimate for e in effects]))
         return Effect(estimate, *summarize(reps), min(e.seeds for e in effects),
-                      sum(e.examples for e in effects), reps)
+                      sum(e.examples for e in effects), reps, _by_seed(effects, [1.0] * len(effects)))
     return t_effect(_by_seed(effects, [1.0] * len(effects)))
 
 
@@ -118,7 +120,7 @@ def difference(a: Effect, b: Effect) -> Effect:
     if a.replicates is not None and b.replicates is not None:
         reps = a.replicates - b.replicates
         return Effect(a.estimate - b.estimate, *summarize(reps), min(a.seeds, b.seeds),
-                      min(a.examples, b.examples), reps)
+                      min(a.examples, b.examples), reps, _by_seed([a, b], [1.0, -1.0]))
     common = sorted(set(a.seed_values) & set(b.seed_values))
     return t_effect({s: a.seed_values[s] - b.seed_values[s] for s in common})
 
