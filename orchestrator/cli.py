@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -46,7 +47,27 @@ def _parser() -> argparse.ArgumentParser:
                         "sqlite:///<storage>/mlflow.db)")
     p.add_argument("--max-concurrent-trials", type=int, default=None,
                    help="override the space file / cluster-derived concurrency")
+    p.add_argument("--cluster-config", default=None,
+                   help="autoscaler cluster file, to size concurrency by what the cluster can grow "
+                        "to (default with --address: ~/ray_bootstrap_config.yaml, which `ray up` "
+                        "puts on the head)")
     return p
+
+
+def unsafe_to_resume(exp_path: Path) -> str | None:
+    """Why ``--resume`` must not read ``exp_path``, or None. Resuming unpickles Tune's state,
+    so it is read only from the user's own storage: the folder and its top-level files must
+    belong to this user, be writable by nobody else and not be symbolic links."""
+    uid = os.getuid()
+    for p in [exp_path.parent, exp_path, *sorted(exp_path.iterdir())]:
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return f"{p} is a symbolic link"
+        if st.st_uid != uid:
+            return f"{p} belongs to uid {st.st_uid}, not to you (uid {uid})"
+        if st.st_mode & 0o022:
+            return f"{p} is writable by group or others (mode {oct(st.st_mode & 0o777)})"
+    return None
 
 
 def _print_plan(plan: dict) -> None:
@@ -102,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume and not started and not several:
             print(f"error: nothing to resume at {exp_path} (no tuner.pkl)", file=sys.stderr)
             return 2
+        why = unsafe_to_resume(exp_path) if args.resume and started else None
+        if why:
+            print(f"error: refusing to resume from {exp_path}: {why} (resuming unpickles that "
+                  f"state; fix the ownership or permissions first)", file=sys.stderr)
+            return 2
         resume[spec.name] = args.resume and started  # studies not started yet start fresh
     codes = []
     for spec, the_plan in zip(specs, plans):
@@ -116,18 +142,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     from orchestrator import tuner as T
-    from orchestrator.tracking import SweepTracker, resolve_tracking_uri
+    from orchestrator.tracking import (
+        Outbox,
+        SweepTracker,
+        credentials_to_env,
+        mlflow_http_defaults,
+        redact_uri,
+        resolve_tracking_uri,
+    )
 
     storage.mkdir(parents=True, exist_ok=True)
-    uri = resolve_tracking_uri(args.tracking_uri, str(storage))
-    print(f"MLflow tracking URI: {uri}\n  view with: mlflow ui --backend-store-uri {uri}")
+    mlflow_http_defaults()
+    uri = credentials_to_env(resolve_tracking_uri(args.tracking_uri, str(storage)))
+    print(f"MLflow tracking URI: {redact_uri(uri)}\n  view with: mlflow ui --backend-store-uri {redact_uri(uri)}")
     _print_plan(the_plan)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
     t0 = time.perf_counter()
     resources = T.init_ray(args.address)
+    grown = T.autoscaler_limits(args.cluster_config or ("~/ray_bootstrap_config.yaml" if args.address else None))
     concurrent = args.max_concurrent_trials or spec.search.max_concurrent_trials or \
-        T.capacity(spec, resources)
-    print(f"Ray resources: {resources}; up to {concurrent} trial(s) at once")
+        T.capacity(spec, resources, grown)
+    print(f"Ray resources: {resources}" + (f" (autoscaler: up to {grown})" if grown else "")
+          + f"; up to {concurrent} trial(s) at once")
     remote = "://" in uri and not uri.startswith(("sqlite:", "file:"))
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
@@ -135,8 +171,7 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     results = tuner.fit()
     summary = T.summarize(results, spec.search.metric)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
-    tracker.start_sweep(the_plan)  # Tune ran a copy of the callback: re-attach by tag
-    cache = tracker.end_sweep(summary)
+    cache = _close_sweep(tracker, Outbox(tracker, str(T.outbox_path(storage, spec.name))), the_plan, summary)
     print(f"\n{summary['finished']}/{summary['trials']} trials finished, {summary['failed']} "
           f"failed, {summary['wall_s']} s")
     if cache.get("stage_cache/distinct_keys"):
@@ -146,8 +181,42 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
         print(f"  {r['trial']:<16}{r['cell']:<44} seed={r['seed']!s:<4} "
               f"{spec.search.metric}={T.fmt(r[spec.search.metric])} score={T.fmt(r['score'])} "
               f"{r['status']} {r['error']}")
-    print(f"MLflow: mlflow ui --backend-store-uri {uri}  (experiment '{spec.name}')")
+    if summary["failed"]:
+        print(f"{summary['failed']} trial(s) failed; the reason of each is the tag xlt.error of its MLflow run")
+    print(f"MLflow: mlflow ui --backend-store-uri {redact_uri(uri)}  (experiment '{spec.name}')")
     return 1 if summary["failed"] else 0
+
+
+def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
+    """Deliver what the Tune callback could not, close orphaned runs and the parent run; print
+    what happened to tracking. Returns the stage-cache figures ({} if MLflow stayed away)."""
+    stats_file = Path(outbox.spill).with_name("tracking_stats.json")
+    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+    outbox.load()
+    trial_ids = {r["trial"] for r in summary["rows"]}
+    summary.update({f"tracking/{k}": stats[k] for k in ("delivered_late", "dropped", "outage_s") if k in stats})
+    outbox.submit("sweep", plan=the_plan)  # Tune ran a copy of the callback: re-attach by tag
+    delivered = outbox.flush(wait_s=float(os.environ.get("XLT_TRACKING_FLUSH_S", 300)))
+    cache = {}
+    if delivered:
+        try:
+            cache = outbox.tracker.end_sweep(summary, trial_ids)
+        except Exception as e:  # noqa: BLE001  (the sweep's results are safe in Tune's storage)
+            delivered = False
+            print(f"warning: could not close the sweep's MLflow run: {str(e)[:300]}", file=sys.stderr)
+    saved = outbox.save()
+    if cache.get("orphaned_runs"):
+        print(f"{cache['orphaned_runs']} MLflow run(s) of trials the killed driver had started but Tune never "
+              f"recorded were closed as KILLED (their cells ran again under new trial ids)")
+    if stats.get("delivered_late"):
+        print(f"MLflow was unreachable for {stats.get('outage_s', 0):.0f} s during the sweep: "
+              f"{stats['delivered_late']} tracking call(s) were buffered and delivered late, none lost")
+    if stats.get("dropped"):
+        print(f"warning: MLflow rejected {stats['dropped']} tracking call(s): {stats.get('errors')}", file=sys.stderr)
+    if saved or not delivered:
+        print(f"warning: MLflow is unreachable; {len(outbox.pending)} tracking call(s) saved to {saved}; "
+              f"the next `xlt-sweep ... --resume` delivers them", file=sys.stderr)
+    return cache
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ One space file describes one sweep. Sections:
 - ``training``: fine-tuning knobs; ``learning_rate`` may be swept.
 - ``seeds``: replicate seeds; every cell runs once per seed.
 - ``search``: Optuna sampler, samples per cell, metric/mode, ASHA, concurrency, retries.
-- ``resources``: Train workers per trial and CPUs/GPUs per worker.
+- ``resources``: Train workers per trial, CPUs/GPUs (and custom resources) per worker, and
+  how the workers are placed across nodes.
 - ``studies`` (optional): several sweeps in one file, each the rest of the file with a few
   keys overridden (``load_sweeps``), e.g. a paper's model x task grid.
 
@@ -381,6 +382,21 @@ class Resources(_Strict):
     workers: int = Field(default=1, ge=1)
     cpus_per_worker: float = Field(default=1, gt=0)
     gpus_per_worker: float = Field(default=0, ge=0)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    """How a stage's Train workers are placed: PACK (fewest nodes: NVLink/shared memory),
+    SPREAD, or STRICT_SPREAD (one worker per node, e.g. one GPU node per worker)."""
+    worker_resources: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")],
+                           Annotated[float, Field(gt=0)]] = {}
+    """Custom Ray resources each Train worker also needs (e.g. ``{a100: 1}`` to pick a node
+    type of the cluster file); CPU and GPU go in the two keys above."""
+
+    @field_validator("worker_resources")
+    @classmethod
+    def _no_builtin(cls, v):
+        clash = sorted(set(v) & {"CPU", "GPU", "memory", "object_store_memory"})
+        if clash:
+            raise ValueError(f"{clash} are set by cpus_per_worker/gpus_per_worker, not here")
+        return v
 
 
 class SweepSpec(_Strict):

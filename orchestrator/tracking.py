@@ -23,7 +23,28 @@ metrics, and creates a duplicate run left RUNNING after ``Tuner.restore``. ``Swe
 
 Tracking URI resolution: ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else
 ``sqlite:///<absolute storage>/mlflow.db`` (a relative URI would give one database per trial,
-because Tune changes into each trial's directory).
+because Tune changes into each trial's directory). Credentials in the URI's user info are moved
+into ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` of the driver process (``credentials_to_env``):
+the URI itself is pickled into Tune's state, so it must not carry them; printed URIs also go
+through ``redact_uri``.
+
+An unreachable tracking server never crashes the sweep and loses nothing (``Outbox``): every
+tracking call of the Tune callback is an operation in an ordered queue, tried at once and, on a
+transient failure (connection refused or reset, timeout, HTTP 5xx/429, a locked sqlite file),
+kept with its original timestamp and retried with exponential backoff (1 s doubling to 60 s)
+on later calls, in order (a trial's metrics never overtake its run's creation). MLflow's own
+HTTP retries are shortened (``MLFLOW_HTTP_REQUEST_MAX_RETRIES=2``, 20 s timeout) so an outage
+does not stall Tune's event loop. At the end of the sweep the queue is flushed for up to
+``XLT_TRACKING_FLUSH_S`` (default 300) seconds; what still cannot be delivered is written to
+``<storage>/_xlt/<sweep>/tracking_outbox.json`` and delivered by the next ``xlt-sweep
+--resume`` (or the end of this one, if the server is back by then). A request the server
+rejects (4xx: a bad value) is not retried; it is counted and reported as dropped. Guarantee:
+at-least-once delivery; a metric batch whose response was lost after the server stored it can
+appear twice in a metric's history (same step, value and timestamp).
+
+Orphans: a trial the sweep driver started but Tune's state never recorded (the driver was
+killed in between) is re-run under a new trial id by ``--resume``; its first run is closed as
+KILLED with the reason at the end of the sweep (``end_sweep``), so no run stays RUNNING.
 """
 
 from __future__ import annotations
@@ -31,7 +52,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 import time
+from collections import deque
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunStatus, RunTag
@@ -64,9 +88,49 @@ def loggable_metrics(result: dict) -> dict[str, float]:
     return out
 
 
+def redact_uri(uri: str) -> str:
+    """``http://user:secret@host:5000/?token=x`` -> ``http://***@host:5000/?***``."""
+    uri = re.sub(r"(?<=://)[^/@]+@", "***@", uri)
+    return re.sub(r"\?.*$", "?***", uri)
+
+
+def credentials_to_env(uri: str) -> str:
+    """``http://user:pass@host`` -> ``http://host``, with the user and password moved into
+    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` of this process (MLflow reads them
+    there). The URI is pickled into Tune's state and logged; the credentials must not be."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not parts.username and not parts.password:
+        return uri
+    if parts.username:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username))
+    if parts.password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def mlflow_http_defaults() -> None:
+    """Fail fast on a dead server (the Outbox retries): MLflow's default retries take minutes."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
 def mlflow_name(key: str) -> str:
     """MLflow metric names allow no ``@``: ``mewslix/ja/map@20`` is logged as ``map_at_20``."""
     return key.replace("@", "_at_")
+
+
+def metric_chunks(result: dict, now_ms: int | None = None) -> list[list]:
+    """A Tune result as ``log_batch``-sized chunks of ``[key, value, timestamp_ms, step]`` rows,
+    stamped now (a buffered report keeps the time it was made)."""
+    metrics = loggable_metrics(result)
+    step = int(metrics.get("global_step", result.get("training_iteration", 0)))
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    rows = [[k, v, now, step] for k, v in metrics.items() if math.isfinite(v)]
+    return [rows[i:i + MAX_BATCH] for i in range(0, len(rows), MAX_BATCH)]
 
 
 def _param_str(v) -> str:
@@ -112,51 +176,65 @@ class SweepTracker:
         runs = self.client.search_runs([self.experiment_id()], filter_string, max_results=2)
         return runs[0] if runs else None
 
-    def start_sweep(self, plan: dict) -> str:
-        """Create the parent run, or re-attach to it on resume."""
+    def start_sweep(self, plan: dict, reopen: bool = True) -> str:
+        """Create the parent run, or re-attach to it on resume. Idempotent: a retried call
+        after a partial failure completes the params and plan."""
         run = self._find(f"tags.`xlt.role` = 'sweep' AND tags.`xlt.sweep_key` = '{self.sweep_key}'")
         if run is None:
+            if not plan:
+                raise KeyError(f"no MLflow parent run for sweep {self.sweep_key}")
             run = self.client.create_run(self.experiment_id(), run_name=self.experiment, tags={
                 "xlt.role": "sweep", "xlt.sweep_key": self.sweep_key})
+        elif reopen and run.info.status != "RUNNING":
+            self.client.update_run(run.info.run_id, status="RUNNING")
+        if plan and not run.data.params:
+            self.client.log_dict(run.info.run_id, plan, "plan.json")
             self.client.log_batch(run.info.run_id, params=[
                 Param("trials", str(plan["trials"])), Param("cells", str(len(plan["cells"]))),
                 Param("model", plan["model"]), Param("target_task", plan["target_task"]),
                 Param("languages", _param_str(plan["languages"])),
                 Param("seeds", _param_str(plan["seeds"]))])
-            self.client.log_dict(run.info.run_id, plan, "plan.json")
-        else:
-            self.client.update_run(run.info.run_id, status="RUNNING")
         self.parent_id = run.info.run_id
         return self.parent_id
 
-    def trial_run(self, trial_id: str, config: dict) -> str:
-        """The child run of a trial: found by tag if it exists, else created with its params."""
+    def trial_run(self, trial_id: str, config: dict | None, reopen: bool = True) -> str:
+        """The child run of a trial: found by tag if it exists, else created with its params.
+        Idempotent (a retried call after a partial failure completes the params)."""
         run = self._find(f"tags.`xlt.trial_id` = '{trial_id}' AND "
                          f"tags.`mlflow.parentRunId` = '{self.parent_id}'")
         if run is not None:
-            if run.info.status != "RUNNING":
+            if reopen and run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
+            if config is None or run.data.params:
+                return run.info.run_id
+            self._trial_params(run.info.run_id, config)
             return run.info.run_id
+        if config is None:
+            raise KeyError(f"no MLflow run for trial {trial_id}")
         name = f"{config['cell']},seed={config['seed']}"
         run = self.client.create_run(self.experiment_id(), run_name=name, tags={
             "mlflow.parentRunId": self.parent_id, "xlt.role": "trial", "xlt.trial_id": trial_id,
             "xlt.cell": config["cell_id"], "xlt.cell_name": config["cell"]})
+        self._trial_params(run.info.run_id, config)
+        return run.info.run_id
+
+    def _trial_params(self, run_id: str, config: dict) -> None:
         params = [Param(k, _param_str(config[k])) for k in TRIAL_PARAMS]
         params.append(Param("intermediate/cache_key", config.get("intermediate_cache_key") or "-"))
         params += [Param(k, _param_str(config["run"][k])) for k in RUN_PARAMS]
-        self.client.log_batch(run.info.run_id, params=params)
-        self.client.log_dict(run.info.run_id, config, "trial_config.json")
-        return run.info.run_id
+        self.client.log_dict(run_id, config, "trial_config.json")
+        self.client.log_batch(run_id, params=params)  # last: a run with params is complete
 
     def log_result(self, run_id: str, result: dict) -> int:
         """Log one report in batched calls; returns the number of metrics logged."""
-        metrics = loggable_metrics(result)
-        step = int(metrics.get("global_step", result.get("training_iteration", 0)))
-        now = int(time.time() * 1000)
-        batch = [Metric(k, v, now, step) for k, v in metrics.items() if math.isfinite(v)]
-        for i in range(0, len(batch), MAX_BATCH):
-            self.client.log_batch(run_id, metrics=batch[i:i + MAX_BATCH])
-        return len(batch)
+        chunks = metric_chunks(result)
+        for rows in chunks:
+            self.log_metrics(run_id, rows)
+        return sum(map(len, chunks))
+
+    def log_metrics(self, run_id: str, rows: list) -> None:
+        """One ``log_batch`` of ``[key, value, timestamp_ms, step]`` rows (at most MAX_BATCH)."""
+        self.client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in rows])
 
     def log_predictions(self, run_id: str, folder: Path) -> None:
         """The trial's ``predictions/`` and ``labels/`` folders (official evaluator layout), so
@@ -189,17 +267,170 @@ class SweepTracker:
         return {"stage_cache/trainings": trainings, "stage_cache/distinct_keys": len(keys),
                 "stage_cache/hits": len(used) - trainings}
 
-    def end_sweep(self, summary: dict) -> dict:
-        """Close the parent run with the sweep's summary; returns the stage-cache figures."""
+    def close_orphans(self, trial_ids: set[str]) -> list[str]:
+        """Close as KILLED the child runs still RUNNING whose trial is not one of this sweep's
+        (the driver died after starting it but before Tune recorded it; ``--resume`` re-ran
+        its cell under a new trial id). Returns the closed runs' ids."""
+        children = self.client.search_runs(
+            [self.experiment_id()], f"tags.`mlflow.parentRunId` = '{self.parent_id}' AND "
+            f"attributes.status = 'RUNNING'", max_results=50000)
+        closed = []
+        for c in children:
+            if c.data.tags.get("xlt.trial_id") not in trial_ids:
+                self.end_trial(c.info.run_id, "KILLED", reason=(
+                    f"orphaned: trial {c.data.tags.get('xlt.trial_id')} was started by a sweep "
+                    f"driver that died before Tune recorded it; --resume ran its cell again "
+                    f"as another trial of this sweep"))
+                closed.append(c.info.run_id)
+        return closed
+
+    def end_sweep(self, summary: dict, trial_ids: set[str] | None = None) -> dict:
+        """Close the parent run with the sweep's summary (orphaned child runs first, when the
+        sweep's trial ids are given); returns the stage-cache figures and ``orphaned_runs``."""
         if self.parent_id is None:
             return {}
+        orphans = {"orphaned_runs": len(self.close_orphans(trial_ids))} if trial_ids is not None else {}
+        summary = {**summary, **orphans}
         failed = summary.get("failed", 0)
         summary = {**summary, **self.stage_cache_summary()}
         self.client.log_batch(self.parent_id, metrics=[
             Metric(k if "/" in k else f"sweep/{k}", float(v), int(time.time() * 1000), 0)
-            for k, v in summary.items() if isinstance(v, int | float)])
+            for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)])
         self.client.log_text(self.parent_id, json.dumps(summary, indent=2), "summary.json")
         self.client.set_terminated(self.parent_id,
                                    status=RunStatus.to_string(RunStatus.FINISHED if not failed
                                                               else RunStatus.FAILED))
-        return {k: v for k, v in summary.items() if k.startswith("stage_cache/")}
+        return {**orphans, **{k: v for k, v in summary.items() if k.startswith("stage_cache/")}}
+
+
+TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
+                   "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED"}
+
+
+def transient(e: BaseException) -> bool:
+    """A failure worth retrying (server down or overloaded, network, a locked sqlite file), as
+    opposed to a request the server rejected (a bad parameter value, a missing run)."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(e, MlflowException):
+        return e.error_code in TRANSIENT_CODES
+    return isinstance(e, OSError | TimeoutError) or type(e).__module__.split(".")[0] in (
+        "requests", "urllib3", "sqlalchemy", "sqlite3")
+
+
+class Outbox:
+    """Ordered tracking operations for a ``SweepTracker`` that survive an unreachable server.
+
+    Operations are plain JSON-able dicts (``kind``, ``trial``, ``args``, ``t``) so the queue can
+    be written to disk and replayed by another process. ``runs`` maps trial ids to MLflow run
+    ids as operations create or find them; an operation for a trial whose run is not known
+    (a replayed file) finds it by tag.
+    """
+
+    def __init__(self, tracker: SweepTracker, spill: str | None = None):
+        self.tracker = tracker
+        self.spill = spill
+        self.pending: deque[dict] = deque()
+        self.runs: dict[str, str] = {}
+        self.delay, self.retry_at = 1.0, 0.0
+        self.first_failure: float | None = None
+        self.last_failure: float | None = None
+        self.stats = {"delivered_late": 0, "dropped": 0, "max_pending": 0, "outage_s": 0.0}
+        self.errors: list[str] = []
+
+    def __getstate__(self):  # Tune pickles callbacks; the tracker drops its client itself
+        return dict(self.__dict__)
+
+    def submit(self, kind: str, trial: str | None = None, **args) -> bool:
+        self.pending.append({"kind": kind, "trial": trial, "args": args, "t": time.time()})
+        self.stats["max_pending"] = max(self.stats["max_pending"], len(self.pending))
+        return self.flush()
+
+    def flush(self, wait_s: float = 0.0) -> bool:
+        """Deliver queued operations in order. ``wait_s`` 0: one attempt unless backing off;
+        else keep retrying (with backoff) for up to ``wait_s`` seconds. True when empty."""
+        deadline = time.monotonic() + wait_s
+        while self.pending:
+            now = time.monotonic()
+            if now < self.retry_at:
+                if now >= deadline:
+                    return False
+                time.sleep(min(self.retry_at, deadline) - now)
+                continue
+            op = self.pending[0]
+            try:
+                self._apply(op)
+            except Exception as e:  # noqa: BLE001  (classified below; never raised into Tune)
+                if not transient(e):
+                    self.pending.popleft()
+                    self.stats["dropped"] += 1
+                    self.errors.append(f"{op['kind']} {op['trial'] or ''}: {str(e)[:300]}")
+                    print(f"[xlt tracking] MLflow rejected {op['kind']} for {op['trial'] or 'the sweep'}: "
+                          f"{str(e)[:300]}", file=sys.stderr)
+                    continue
+                t = time.time()
+                if self.first_failure is None:
+                    self.first_failure = t
+                    print(f"[xlt tracking] MLflow unreachable ({str(e).splitlines()[0][:200]}); "
+                          f"buffering tracking calls and retrying", file=sys.stderr)
+                self.last_failure = t
+                self.retry_at = time.monotonic() + self.delay
+                self.delay = min(60.0, self.delay * 2)
+                continue
+            self.pending.popleft()
+            if self.last_failure is not None and op["t"] <= self.last_failure:
+                self.stats["delivered_late"] += 1
+            if self.first_failure is not None:
+                self.stats["outage_s"] += time.time() - self.first_failure
+                print(f"[xlt tracking] MLflow reachable again; delivering {len(self.pending) + 1} "
+                      f"buffered call(s)", file=sys.stderr)
+                self.first_failure = None
+            self.delay, self.retry_at = 1.0, 0.0
+        return True
+
+    def _run(self, trial: str) -> str:
+        if trial not in self.runs:
+            self.runs[trial] = self.tracker.trial_run(trial, None, reopen=False)
+        return self.runs[trial]
+
+    def _apply(self, op: dict) -> None:
+        kind, trial, a, t = op["kind"], op["trial"], op["args"], self.tracker
+        if t.parent_id is None and kind != "sweep":  # a replayed queue: re-attach to the parent
+            t.start_sweep(a.get("plan") or {}, reopen=False)
+        if kind == "sweep":
+            t.start_sweep(a["plan"])
+        elif kind == "trial":
+            self.runs[trial] = t.trial_run(trial, a["config"])
+        elif kind == "metrics":
+            t.log_metrics(self._run(trial), a["rows"])
+        elif kind == "tag":
+            t.tag(self._run(trial), a["key"], a["value"])
+        elif kind == "artifacts":
+            t.log_predictions(self._run(trial), Path(a["folder"]))
+        elif kind == "end":
+            t.end_trial(self._run(trial), a["status"], reason=a.get("reason"), tags=a.get("tags"))
+        else:
+            raise ValueError(f"unknown tracking operation {kind}")
+
+    def save(self) -> str | None:
+        """Write what is still queued (and the delivery figures) to ``spill``; None if empty."""
+        if not self.spill:
+            return None
+        path = Path(self.spill)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.pending:
+            path.unlink(missing_ok=True)
+            return None
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pending": list(self.pending), "runs": self.runs}, default=float))
+        os.replace(tmp, path)
+        return str(path)
+
+    def load(self) -> int:
+        """Queue the operations a previous process could not deliver (oldest first)."""
+        if not self.spill or not Path(self.spill).is_file():
+            return 0
+        saved = json.loads(Path(self.spill).read_text())
+        self.pending.extendleft(reversed(saved["pending"]))
+        self.runs.update(saved.get("runs", {}))
+        return len(saved["pending"])

@@ -10,14 +10,24 @@
   file says otherwise. The per-trial driver function asks for a sliver of the custom
   ``driver_slot`` resource (the head node has it, so on a cluster drivers stay on the
   on-demand head and GPU workers only run Train workers); a local Ray gets the resource too.
-- Failures: ``FailureConfig(max_failures)`` retries a trial; the retried driver finds its
-  stages' checkpoints. An interrupted sweep continues with ``Tuner.restore``.
-- MLflow: ``MlflowCallback`` adapts Tune's callback hooks to ``tracking.SweepTracker``.
+- Failures: Ray Train restarts a stage's worker group from its last checkpoint when a worker
+  or its node dies (``search.worker_failures``); ``FailureConfig(max_failures)`` retries a
+  trial whose driver failed (e.g. its Train controller went with a node), and the retried
+  driver finds its stages' checkpoints and manifests. An interrupted sweep continues with
+  ``Tuner.restore`` (``--resume``). A diverged trial fails at once on every retry.
+- Capacity: ``max_concurrent_trials`` = what the cluster holds now or, on an autoscaling
+  cluster, can grow to (``autoscaler_limits``: the cluster file ``ray up`` leaves on the head),
+  divided by one trial's GPUs (or CPUs).
+- MLflow: ``MlflowCallback`` adapts Tune's callback hooks to ``tracking.SweepTracker`` through
+  a ``tracking.Outbox`` (ordered, buffered, retried: an unreachable server loses nothing).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import optuna
@@ -29,7 +39,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator.space import OptunaSpace, plan, points, run_block
 from orchestrator.spec import SweepSpec
-from orchestrator.tracking import SweepTracker
+from orchestrator.tracking import Outbox, SweepTracker, metric_chunks
 from trainables import stage_cache
 from trainables.trial import predictions_dir, run_trial
 
@@ -37,40 +47,52 @@ DRIVER_RESOURCE = "driver_slot"
 
 
 class MlflowCallback(tune.Callback):
-    """Tune hooks -> SweepTracker; run ids are re-found by tag after a restore."""
+    """Tune hooks -> ``tracking.Outbox`` -> SweepTracker. Every call is queued and delivered in
+    order; an unreachable server delays delivery instead of crashing the sweep. At the end of
+    the experiment the queue is flushed (``XLT_TRACKING_FLUSH_S``) and what is left is saved
+    for ``--resume``; delivery figures go to ``tracking_stats.json`` next to it."""
 
-    def __init__(self, tracker: SweepTracker, plan: dict):
-        self.tracker = tracker
+    def __init__(self, tracker: SweepTracker, plan: dict, spill: str):
+        self.outbox = Outbox(tracker, spill)
         self.plan = plan
-        self.runs: dict[str, str] = {}
 
     def setup(self, **info):
-        self.tracker.start_sweep(self.plan)
-
-    def _run(self, trial) -> str:
-        if trial.trial_id not in self.runs:
-            self.runs[trial.trial_id] = self.tracker.trial_run(trial.trial_id, trial.config)
-        return self.runs[trial.trial_id]
+        replayed = self.outbox.load()
+        if replayed:
+            print(f"[xlt tracking] delivering {replayed} tracking call(s) saved by an earlier run")
+        self.outbox.submit("sweep", plan=self.plan)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.runs.pop(trial.trial_id, None)  # re-resolve by tag: the run may have ended
-        self._run(trial)
+        self.outbox.runs.pop(trial.trial_id, None)  # re-resolve by tag: the run may have ended
+        self.outbox.submit("trial", trial.trial_id, config=trial.config)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.tracker.tag(self._run(trial), "xlt.retries", trial.run_metadata.num_failures)
+        self.outbox.submit("tag", trial.trial_id, key="xlt.retries", value=str(trial.run_metadata.num_failures))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.tracker.log_result(self._run(trial), result)
+        for rows in metric_chunks(result):
+            self.outbox.submit("metrics", trial.trial_id, rows=rows)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
         early = last.get("epoch", 0) < trial.config["run"]["epochs"]
-        run_id = self._run(trial)
-        self.tracker.log_predictions(run_id, predictions_dir(trial.config["run"], trial.trial_id))
-        self.tracker.end_trial(run_id, "FINISHED", tags={"xlt.stopped_early": str(early).lower()})
+        self.outbox.submit("artifacts", trial.trial_id,
+                           folder=str(predictions_dir(trial.config["run"], trial.trial_id)))
+        self.outbox.submit("end", trial.trial_id, status="FINISHED",
+                           tags={"xlt.stopped_early": str(early).lower()})
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.tracker.end_trial(self._run(trial), "FAILED", reason=_error_text(trial))
+        self.outbox.submit("end", trial.trial_id, status="FAILED", reason=_error_text(trial))
+
+    def on_experiment_end(self, trials, **info):
+        flush_s = float(os.environ.get("XLT_TRACKING_FLUSH_S", 300))
+        if self.outbox.pending:
+            print(f"[xlt tracking] flushing {len(self.outbox.pending)} buffered call(s) "
+                  f"(up to {flush_s:.0f} s)", file=sys.stderr)
+        self.outbox.flush(wait_s=flush_s)
+        self.outbox.save()
+        stats = {**self.outbox.stats, "undelivered": len(self.outbox.pending), "errors": self.outbox.errors}
+        Path(self.outbox.spill).with_name("tracking_stats.json").write_text(json.dumps(stats))
 
 
 def trial_dirname(trial) -> str:
@@ -98,17 +120,45 @@ def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     }[spec.search.sampler]()
 
 
-def capacity(spec: SweepSpec, resources: dict) -> int:
-    """How many trials the cluster holds at once (Tune does not count Train workers)."""
+def autoscaler_limits(config_path: str | Path | None) -> dict[str, float]:
+    """What an autoscaling cluster can grow to: the head's resources plus, over the worker node
+    types, ``max_workers`` x the type's ``resources`` (largest GPU types first, bounded by the
+    cluster's ``max_workers``). Read from the cluster file ``ray up`` leaves on the head
+    (``~/ray_bootstrap_config.yaml``); empty if there is none."""
+    import yaml
+
+    path = Path(config_path).expanduser() if config_path else None
+    if path is None or not path.is_file():
+        return {}
+    cfg = yaml.safe_load(path.read_text()) or {}
+    types = cfg.get("available_node_types", {})
+    head = cfg.get("head_node_type")
+    total: dict[str, float] = dict(types.get(head, {}).get("resources", {}))
+    budget = cfg.get("max_workers", sum(t.get("max_workers", 0) for t in types.values()))
+    workers = sorted((t for name, t in types.items() if name != head),
+                     key=lambda t: -t.get("resources", {}).get("GPU", 0))
+    for t in workers:
+        n = min(t.get("max_workers", 0), budget)
+        budget -= n
+        for k, v in t.get("resources", {}).items():
+            total[k] = total.get(k, 0) + n * v
+    return total
+
+
+def capacity(spec: SweepSpec, resources: dict, grown: dict | None = None) -> int:
+    """How many trials the cluster holds at once (Tune does not count Train workers): from
+    what it has now or, on an autoscaling cluster, what it can grow to (``grown``)."""
     r = spec.resources
+    have = {k: max(resources.get(k, 0), (grown or {}).get(k, 0)) for k in ("CPU", "GPU")}
     if r.gpus_per_worker > 0:
-        fit = resources.get("GPU", 0) // (r.workers * r.gpus_per_worker)
+        fit = have["GPU"] // (r.workers * r.gpus_per_worker)
     else:
-        fit = resources.get("CPU", 0) // (r.workers * r.cpus_per_worker)
+        fit = have["CPU"] // (r.workers * r.cpus_per_worker)
     if fit < 1:
         need = f"{r.workers * r.gpus_per_worker} GPU" if r.gpus_per_worker else \
             f"{r.workers * r.cpus_per_worker} CPU"
-        raise RuntimeError(f"one trial needs {need} but the Ray cluster has {resources}")
+        raise RuntimeError(f"one trial needs {need} but the Ray cluster has {resources}"
+                           + (f" and can grow to {grown}" if grown else ""))
     return int(fit)
 
 
@@ -128,16 +178,21 @@ def init_ray(address: str | None) -> dict:
     return ray.cluster_resources()
 
 
+def outbox_path(storage: Path, name: str) -> Path:
+    return storage / "_xlt" / name / "tracking_outbox.json"
+
+
 def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: bool,
                 max_concurrent: int) -> tune.Tuner:
     the_plan = plan(spec)
     pts = points(spec)
-    resources = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {"CPU": 0}
+    pin = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
+    resources = pin or {"CPU": 0}
     trainable = tune.with_resources(run_trial, resources)
-    callback = MlflowCallback(tracker, the_plan)
+    callback = MlflowCallback(tracker, the_plan, str(outbox_path(storage, spec.name)))
     exp_path = storage / spec.name
     if resume:
-        stage_cache.coordinator(str(storage / "stage_cache"))
+        stage_cache.coordinator(str(storage / "stage_cache"), pin)
         tuner = tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
                                    resume_errored=True)
         # The restored run config carries the pickled callback of the first run; use this run's
@@ -153,7 +208,7 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
                                   mode=spec.search.mode, max_t=spec.training.epochs,
                                   grace_period=spec.search.asha.grace_period,
                                   reduction_factor=spec.search.asha.reduction_factor)
-    stage_cache.coordinator(str(storage / "stage_cache"))  # before any trial: claims for all of them
+    stage_cache.coordinator(str(storage / "stage_cache"), pin)  # before any trial: claims for all of them
     tuner = tune.Tuner(
         trainable,
         param_space={"run": run_block(spec, str(storage / "_xlt" / spec.name), str(storage / "stage_cache"))},
@@ -173,7 +228,7 @@ def summarize(results, metric: str) -> dict:
     for r in results:
         cfg = r.config or {}
         m = r.metrics or {}
-        tid = m.get("trial_id") or (Path(r.path).name if r.path else "?")
+        tid = m.get("trial_id") or (Path(r.path).name.removeprefix("trial_") if r.path else "?")
         status = "FAILED" if r.error else "FINISHED"
         rows.append({"trial": tid, "cell": cfg.get("cell", "?"), "seed": cfg.get("seed"),
                      metric: m.get(metric), "score": m.get(f"{cfg.get('run', {}).get('target_task')}/score"),

@@ -150,6 +150,12 @@ def test_malformed_file_lists_every_problem_with_path_and_allowed_values():
      "only domains listed in domains"),
     ({"name": "bad name!"}, "name: String should match pattern"),
     ({"name": "x", "target": {"task": "xnly"}}, "unknown target task 'xnly' (did you mean 'xnli'?)"),
+    ({"name": "x", "resources": {"placement_strategy": "SPRED"}},
+     "resources.placement_strategy: Input should be 'PACK', 'SPREAD', 'STRICT_PACK' or 'STRICT_SPREAD'"),
+    ({"name": "x", "resources": {"worker_resources": {"GPU": 1}}},
+     "resources.worker_resources: ['GPU'] are set by cpus_per_worker/gpus_per_worker"),
+    ({"name": "x", "model": {"trust_remote_code": "yes please"}},
+     "model.trust_remote_code: Input should be a valid boolean"),
 ])
 def test_each_kind_of_problem_is_named(data, expected):
     assert expected in "\n".join(_problems(data))

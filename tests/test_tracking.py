@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import time
 from unittest import mock
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking import SweepTracker, loggable_metrics, resolve_tracking_uri
+from orchestrator.tracking import (
+    Outbox,
+    SweepTracker,
+    credentials_to_env,
+    loggable_metrics,
+    metric_chunks,
+    redact_uri,
+    resolve_tracking_uri,
+)
 
 PLAN = {"trials": 1, "cells": [{}], "model": "m", "target_task": "xnli", "languages": ["en"],
         "seeds": [0]}
@@ -67,3 +77,53 @@ def test_tracker_pickles_without_its_client(tmp_path):
     t = SweepTracker(f"sqlite:///{tmp_path}/m.db", "exp", sweep_key="k")
     t.client  # noqa: B018  (materialise the client)
     assert pickle.loads(pickle.dumps(t))._client is None
+
+
+def test_uri_credentials_move_to_the_environment(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    assert credentials_to_env("http://bob:s%40cret@10.0.0.1:5000/x") == "http://10.0.0.1:5000/x"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "bob" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "s@cret"
+    assert credentials_to_env("sqlite:////x.db") == "sqlite:////x.db"
+
+
+def test_printed_uris_hide_credentials():
+    assert redact_uri("http://bob:s3cret@10.0.0.1:5000") == "http://***@10.0.0.1:5000"
+    assert redact_uri("https://h/mlflow?token=abc") == "https://h/mlflow?***"
+    assert redact_uri("sqlite:////x/mlflow.db") == "sqlite:////x/mlflow.db"
+
+
+def test_outbox_keeps_calls_while_mlflow_is_down_and_delivers_them_in_order_later(tmp_path, monkeypatch):
+    """Nothing listens on the first URI: every call is kept (with the time it was made), saved
+    to disk at the end, and a later process delivers all of it to a real store, in order."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    spill = str(tmp_path / "outbox.json")
+    dead = Outbox(SweepTracker("http://127.0.0.1:9", "exp", sweep_key="k"), spill)
+    assert not dead.submit("sweep", plan=PLAN)
+    dead.submit("trial", "t1", config=CONFIG)
+    made_at = int(time.time() * 1000) - 60_000  # a report made a minute ago keeps its time
+    for step, result in enumerate([TUNE_RESULT, {**TUNE_RESULT, "epoch": 2, "global_step": 20}]):
+        for rows in metric_chunks(result, now_ms=made_at + step):
+            dead.submit("metrics", "t1", rows=rows)
+    dead.submit("end", "t1", status="FINISHED", tags={"xlt.stopped_early": "false"})
+    assert len(dead.pending) == 5 and not dead.flush()
+    assert dead.save() == spill
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    live = Outbox(SweepTracker(uri, "exp", sweep_key="k", artifact_root=str(tmp_path / "a")), spill)
+    assert live.load() == 5 and live.flush() and live.save() is None
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    child = next(r for r in runs if r.data.tags.get("xlt.role") == "trial")
+    assert child.info.status == "FINISHED" and child.data.params["domain"] == "legal"
+    history = client.get_metric_history(child.info.run_id, "epoch")
+    assert [(m.step, m.value, m.timestamp) for m in history] == [(10, 1.0, made_at), (20, 2.0, made_at + 1)]
+
+
+def test_outbox_drops_a_call_the_server_rejects_and_goes_on(tmp_path):
+    box = Outbox(SweepTracker(f"sqlite:///{tmp_path}/m.db", "exp", sweep_key="k", artifact_root=str(tmp_path)))
+    box.submit("sweep", plan=PLAN)
+    box.submit("trial", "t1", config=CONFIG)
+    assert box.submit("tag", "t1", key="x" * 300, value="too long a key")  # rejected: not retried
+    assert box.submit("end", "t1", status="FINISHED")
+    assert box.stats["dropped"] == 1 and "tag t1" in box.errors[0]

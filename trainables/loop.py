@@ -31,7 +31,16 @@ Resumption: every epoch ends with a checkpoint (rank 0) holding ``encoder/``, ``
 ``state.pt`` (optimizer, schedule, epoch, step). A restarted worker group, or a trial retried
 under the same Train run name, starts at the epoch after the last checkpoint. Randomness is
 re-seeded from (seed, epoch, rank) at each epoch start, so a resumed run draws the same data
-order and noise as an uninterrupted one.
+order and noise as an uninterrupted one. Every report carries ``train/resumed_at_epoch`` (0 for
+a fresh start) and ``train/nodes`` (distinct Ray nodes the worker group spans). Checkpoints are
+read back with ``torch.load(weights_only=True)``: tensors and plain containers only, never
+arbitrary pickles from shared storage.
+
+Divergence: the step's gradient norm is taken after DDP's all-reduce, so it is the same on
+every rank; when it (or, on one worker, the loss) is not finite, every rank stops together,
+reports ``train/diverged`` = 1 with the step and loss, and returns without a checkpoint. The
+driver (``trainables.trial``) turns that into a trial failure with the reason and never
+retrains it: retrying a deterministic divergence only burns GPU hours.
 """
 
 from __future__ import annotations
@@ -267,7 +276,7 @@ class BestDev:
     def load(self, d: str) -> None:
         path = Path(d) / "best.pt"
         if path.is_file():
-            saved = torch.load(path, weights_only=False)
+            saved = torch.load(path, weights_only=True)
             self.objective, self.epoch, self.state = saved["objective"], saved["epoch"], saved["state"]
 
 
@@ -277,9 +286,11 @@ def _restore(model, optimizer, scheduler, best: BestDev | None = None) -> tuple[
     if ckpt is None:
         return 0, 0
     with ckpt.as_directory() as d:
+        if (Path(d) / "diverged.json").is_file():  # only if the driver died before recording it
+            raise FloatingPointError(f"this stage diverged before: {(Path(d) / 'diverged.json').read_text()}")
         base = unwrap(model)
-        state = torch.load(Path(d) / "state.pt", weights_only=False)
-        base.head.load_state_dict(torch.load(Path(d) / "head.pt"))
+        state = torch.load(Path(d) / "state.pt", weights_only=True)
+        base.head.load_state_dict(torch.load(Path(d) / "head.pt", weights_only=True))
         base.encoder.load_state_dict(load_encoder(str(Path(d) / "encoder")).state_dict())
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -346,8 +357,19 @@ def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None) -
     return metrics
 
 
+def _nodes(world: int) -> int:
+    """Distinct Ray nodes this worker group spans (placement: PACK, SPREAD, STRICT_SPREAD)."""
+    node = ray.get_runtime_context().get_node_id()
+    if world == 1:
+        return 1
+    every = [None] * world
+    dist.all_gather_object(every, node)
+    return len(set(every))
+
+
 def train_loop_per_worker(cfg: dict) -> None:
     rank, world = _world()
+    nodes = _nodes(world)
     device = ray.train.torch.get_device()
     torch.set_num_threads(max(1, int(cfg.get("cpus_per_worker", 1))))
     tokenizer = load_tokenizer(cfg["tokenizer"], cfg.get("trust_remote_code", False))
@@ -380,6 +402,7 @@ def train_loop_per_worker(cfg: dict) -> None:
         optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
     best = BestDev() if cfg.get("select", "last") == "best" and data.dev else None
     start_epoch, step = _restore(model, optimizer, scheduler, best)
+    diverged = None
 
     for epoch in range(start_epoch, epochs):
         torch.manual_seed(cfg["seed"] * 100_003 + epoch * 1009 + rank)
@@ -392,12 +415,14 @@ def train_loop_per_worker(cfg: dict) -> None:
             batch = {k: v.to(device) for k, v in collate(part, indices, pad_id).items()}
             optimizer.zero_grad(set_to_none=True)
             loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, part.family.loss)
-            value = loss.item()  # one device sync per step
-            if not math.isfinite(value):
-                raise FloatingPointError(f"non-finite training loss {value} at step {step}")
             if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
                 loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
+            value, gnorm = torch.stack([loss.detach().float(), norm.float()]).tolist()  # one sync
+            if not math.isfinite(gnorm) or (world == 1 and not math.isfinite(value)):
+                diverged = {"train/diverged": 1.0, "train/diverged_step": float(step + 1),
+                            "train/diverged_loss": value, "train/diverged_grad_norm": gnorm}
+                break
             optimizer.step()
             scheduler.step()
             step, total, n, seen = step + 1, total + value, n + 1, seen + len(indices) * world
@@ -406,7 +431,22 @@ def train_loop_per_worker(cfg: dict) -> None:
             for k, v in d.items():  # *_max: the epoch's maximum; anything else: the epoch's mean
                 diag[k] = max(diag.get(k, v), v) if k.endswith("_max") else diag.get(k, 0.0) + v
         wall = time.perf_counter() - t0
+        if diverged is not None:  # every rank got here at the same step: stop together
+            # Tune requires the search metric in every result: NaN (MLflow skips non-finite values).
+            # Rank 0 attaches a marker checkpoint: the driver reads a Train run's final metrics
+            # from its last checkpoint's report.
+            metrics = {"epoch": epoch + 1, "global_step": step, "train/nodes": nodes,
+                       "train/resumed_at_epoch": start_epoch, "objective": math.nan, "train/loss": math.nan,
+                       **diverged}
+            if rank == 0:
+                with tempfile.TemporaryDirectory() as d:
+                    (Path(d) / "diverged.json").write_text(json.dumps(diverged))
+                    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+            else:
+                ray.train.report(metrics)
+            return
         metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
+                   "train/nodes": nodes, "train/resumed_at_epoch": start_epoch,
                    "train/epoch_s": wall, "train/examples_per_s": seen / max(wall, 1e-9),
                    **({f"train/{k}/loss": v / max(1, c) for k, (v, c) in part_loss.items() if c}
                       if len(parts) > 1 else {}),

@@ -154,16 +154,20 @@ def _coordinator_class():
     return StageCacheCoordinator
 
 
-def coordinator(root: str):
+def coordinator(root: str, resources: dict | None = None):
     """The cluster's coordinator for ``root`` (created on first use, then shared).
 
     Created outside any placement group: a trial runs inside Tune's placement group, which
     would otherwise capture the actor and take it down when that trial ends. Detached, so it
-    outlives the trial (or driver) that happened to create it."""
+    outlives the trial (or driver) that happened to create it. ``resources`` pins it (the
+    driver passes a sliver of the head's ``driver_slot``, so a spot node going away does not
+    take the claims with it; if its node dies anyway it restarts elsewhere, and builders whose
+    claims were lost notice it at their next renewal)."""
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     return _coordinator_class().options(
         name=coordinator_name(root), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+        resources=resources or {},
         scheduling_strategy=PlacementGroupSchedulingStrategy(placement_group=None)).remote()
 
 

@@ -25,7 +25,9 @@ carries ``intermediate_cache_key`` (computed by the driver from the same inputs)
 Retries and resume: Train runs are named ``{stage}-{trial_id}``, so a retried trial's
 TorchTrainer finds its own checkpoints; a stage that finished writes a small manifest entry
 (``stages/{trial_id}/{stage}.json``) with its checkpoint and metrics, and a retried trial
-skips it instead of training it again.
+skips it instead of training it again. A stage whose training diverged (non-finite loss or
+gradients, see ``trainables.loop``) writes its manifest with the reason; the trial fails with
+``TrainingDiverged`` and every retry fails at once with the same reason instead of training.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
         scaling_config=ray.train.ScalingConfig(
             num_workers=res["workers"], use_gpu=res["gpus_per_worker"] > 0,
             resources_per_worker={"CPU": res["cpus_per_worker"],
-                                  **({"GPU": res["gpus_per_worker"]} if res["gpus_per_worker"] else {})},
+                                  **({"GPU": res["gpus_per_worker"]} if res["gpus_per_worker"] else {}),
+                                  **res.get("worker_resources", {})},
+            placement_strategy=res.get("placement_strategy", "PACK"),
         ),
         run_config=ray.train.RunConfig(
             name=name,
@@ -76,20 +80,44 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
     return result
 
 
-def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool) -> dict:
-    """Run a stage unless its manifest says it finished; return {checkpoint, metrics}."""
-    manifest = _manifest_path(run, trial_id, stage)
-    if manifest.is_file():
-        done = json.loads(manifest.read_text())
-        if report_to_tune:  # retried after the stage finished: hand Tune its final result again
-            ray.tune.report(done["metrics"])
-        return done
-    result = _fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
-    done = {"checkpoint": result.checkpoint.path, "metrics": result.metrics}
+class TrainingDiverged(RuntimeError):
+    """A stage's loss or gradients became non-finite. A property of the configuration (a huge
+    noise radius, a learning rate too high), not a fault: a retry fails again at once."""
+
+
+def _diverged_reason(cfg: dict, stage: str, m: dict) -> str:
+    return (f"training diverged in stage '{stage}' at step {int(m['train/diverged_step'])} (epoch "
+            f"{int(m['epoch'])}): loss {m['train/diverged_loss']}, gradient norm "
+            f"{m['train/diverged_grad_norm']} (robust_method={cfg.get('robust_method')}, "
+            f"noise_magnitude={cfg.get('noise_magnitude')}, learning_rate={cfg.get('learning_rate')}); "
+            f"lower the noise magnitude or the learning rate")
+
+
+def _write_manifest(manifest: Path, done: dict) -> None:
     manifest.parent.mkdir(parents=True, exist_ok=True)
     tmp = manifest.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(done, default=float))
     os.replace(tmp, manifest)
+
+
+def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool) -> dict:
+    """Run a stage unless its manifest says it finished (or diverged); return {checkpoint,
+    metrics}. A diverged stage raises ``TrainingDiverged``, now and on every retry."""
+    manifest = _manifest_path(run, trial_id, stage)
+    if manifest.is_file():
+        done = json.loads(manifest.read_text())
+        if done.get("diverged"):
+            raise TrainingDiverged(done["diverged"])
+        if report_to_tune:  # retried after the stage finished: hand Tune its final result again
+            ray.tune.report(done["metrics"])
+        return done
+    result = _fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
+    if (result.metrics or {}).get("train/diverged"):
+        reason = _diverged_reason(cfg, stage, result.metrics)
+        _write_manifest(manifest, {"diverged": reason, "metrics": result.metrics})
+        raise TrainingDiverged(reason)
+    done = {"checkpoint": result.checkpoint.path, "metrics": result.metrics}
+    _write_manifest(manifest, done)
     return done
 
 
