@@ -9,7 +9,7 @@ start`` would advertise the machine's address instead).
 Protocol: one JSON line per command on stdin, one JSON line of state on stdout after each:
 ``{"op": "remove", "raylet_pid": PID}`` (kill that worker node: raylet and workers, no drain),
 ``{"op": "add"}`` (a fresh worker node), ``{"op": "quit"}``. State: ``{"address": ...,
-"workers": [{"raylet_pid": ..., "node_id": ...}]}``.
+"dashboard": "127.0.0.1:PORT", "workers": [{"raylet_pid": ..., "node_id": ...}]}``.
 
     python tests/loopback_cluster.py --workers 2 --cpus 2     # env: RAY_AUTH_MODE, RAY_AUTH_TOKEN
 """
@@ -43,7 +43,8 @@ def main() -> None:
         cluster.wait_for_nodes()
 
     def state():
-        print(json.dumps({"address": cluster.address, "workers": [
+        print(json.dumps({"address": cluster.address, "dashboard": cluster.head_node.address_info["webui_url"],
+                          "workers": [
             {"raylet_pid": n.all_processes["raylet"][0].process.pid, "node_id": n.node_id}
             for n in workers]}), flush=True)
 

@@ -143,11 +143,19 @@ def _space(tmp: Path, name: str, epochs: int, examples: int, resources: dict, **
 
 
 def _start(cluster, space: Path, storage: Path, *extra: str, env: dict | None = None,
-           uri: str | None = None) -> subprocess.Popen:
+           uri: str | None = None, job: bool = False) -> subprocess.Popen:
+    """``xlt-sweep`` as a driver process joining the cluster, or (``job``) submitted as the
+    README shows: ``ray job submit -- xlt-sweep --address auto ...`` (the driver runs on the head)."""
     log = open(storage.parent / f"{space.stem}-{time.monotonic_ns()}.log", "w+")
+    sweep = [sys.executable, "-m", "orchestrator.cli", "--space", str(space), "--storage", str(storage),
+             "--address", "auto" if job else cluster["address"], "--tracking-uri", uri or cluster["mlflow"].uri,
+             *extra]
+    if job:
+        ray_cli = Path(sys.executable).with_name("ray")
+        sweep = [str(ray_cli), "job", "submit", "--address", f"http://{cluster['cluster'].state['dashboard']}",
+                 "--", *sweep]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "--space", str(space), "--storage", str(storage),
-         "--address", cluster["address"], "--tracking-uri", uri or cluster["mlflow"].uri, *extra],
+        sweep,
         stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         env={**os.environ, **cluster["env"], **(env or {})})
     proc.log = log
@@ -272,7 +280,7 @@ def test_a_killed_train_worker_resumes_from_its_last_checkpoint(cluster, tmp_pat
     space = _space(tmp_path, "wkill", epochs=3, examples=600, resources={"workers": 1, "cpus_per_worker": 1},
                    training={"batch_size": 4})  # epochs of a few seconds: the kill lands mid-epoch
     storage = tmp_path / "runs"
-    proc = _start(cluster, space, storage)
+    proc = _start(cluster, space, storage, job=True)  # through the Jobs API, as the README shows
     _wait("epoch 1 in MLflow (its checkpoint registered)", lambda: _epoch_logged(cluster, "wkill"), timeout=400,
           every=0.05)
     victims = _train_worker_pids()

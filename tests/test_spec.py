@@ -214,3 +214,39 @@ def test_every_target_task_plans_with_its_stages():
         p = plan(spec)
         assert p["languages"] == list(task.languages)
         assert p["training_stages"] == 1 + 2 + 2 * len(task.recipe)  # 1 shared intermediate model
+
+
+def test_yaml_tags_that_would_run_code_are_refused(tmp_path):
+    evil = tmp_path / "evil.yaml"
+    marker = tmp_path / "ran"
+    evil.write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(evil)
+    assert not marker.exists()
+
+
+def test_remote_code_is_off_unless_the_space_file_turns_it_on():
+    from orchestrator.space import run_block
+
+    assert run_block(parse_spec({"name": "x"}), "/s", "/c")["trust_remote_code"] is False
+    on = parse_spec({"name": "x", "model": {"trust_remote_code": True}})
+    assert run_block(on, "/s", "/c")["trust_remote_code"] is True
+
+
+@pytest.mark.parametrize("tamper, reason", [
+    (lambda d: d.chmod(0o777), "is writable by group or others"),
+    (lambda d: (d / "tuner.pkl").chmod(0o666), "is writable by group or others"),
+    (lambda d: (d / "experiment_state.json").symlink_to("/etc/hostname"), "is a symbolic link"),
+])
+def test_resume_reads_only_the_users_own_unshared_state(tmp_path, capsys, tamper, reason):
+    """--resume unpickles Tune's state: it refuses a sweep folder others could have written."""
+    space = ROOT / "search_spaces" / "smoke.yaml"
+    exp = tmp_path / "runs" / "smoke"
+    exp.mkdir(parents=True, mode=0o755)
+    (tmp_path / "runs").chmod(0o755)
+    (exp / "tuner.pkl").write_bytes(b"not a pickle")
+    (exp / "tuner.pkl").chmod(0o644)
+    tamper(exp)
+    assert main(["--space", str(space), "--storage", str(tmp_path / "runs"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to resume from" in err and reason in err
