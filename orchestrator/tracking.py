@@ -338,9 +338,6 @@ class Outbox:
         self.stats = {"delivered_late": 0, "dropped": 0, "max_pending": 0, "outage_s": 0.0}
         self.errors: list[str] = []
 
-    def __getstate__(self):  # Tune pickles callbacks; the tracker drops its client itself
-        return dict(self.__dict__)
-
     def submit(self, kind: str, trial: str | None = None, **args) -> bool:
         self.pending.append({"kind": kind, "trial": trial, "args": args, "t": time.time()})
         self.stats["max_pending"] = max(self.stats["max_pending"], len(self.pending))

@@ -38,9 +38,10 @@ arbitrary pickles from shared storage.
 
 Divergence: the step's gradient norm is taken after DDP's all-reduce, so it is the same on
 every rank; when it (or, on one worker, the loss) is not finite, every rank stops together,
-reports ``train/diverged`` = 1 with the step and loss, and returns without a checkpoint. The
-driver (``trainables.trial``) turns that into a trial failure with the reason and never
-retrains it: retrying a deterministic divergence only burns GPU hours.
+reports ``train/diverged`` = 1 with the step and loss (rank 0 with a marker checkpoint holding
+only ``diverged.json``, as the driver reads a Train run's final metrics from its last checkpoint
+report) and returns. The driver (``trainables.trial``) turns that into a trial failure with the
+reason and never retrains it: retrying a deterministic divergence only burns GPU hours.
 """
 
 from __future__ import annotations
