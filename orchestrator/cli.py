@@ -56,17 +56,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def unsafe_to_resume(exp_path: Path) -> str | None:
     """Why ``--resume`` must not read ``exp_path``, or None. Resuming unpickles Tune's state,
-    so it is read only from the user's own storage: the folder and its top-level files must
-    belong to this user, be writable by nobody else and not be symbolic links."""
-    uid = os.getuid()
-    for p in [exp_path.parent, exp_path, *sorted(exp_path.iterdir())]:
+    so it is read only from the user's own storage: the sweep folder and its top-level files
+    (``tuner.pkl``, the experiment state) must belong to this user, not be symbolic links, and
+    be writable by nobody else (group-writable is fine for the user's own primary group, the
+    umask-002 convention of per-user groups)."""
+    uid, gid = os.getuid(), os.getgid()
+    for p in [exp_path, *sorted(exp_path.iterdir())]:
         st = p.lstat()
         if stat.S_ISLNK(st.st_mode):
             return f"{p} is a symbolic link"
         if st.st_uid != uid:
             return f"{p} belongs to uid {st.st_uid}, not to you (uid {uid})"
-        if st.st_mode & 0o022:
-            return f"{p} is writable by group or others (mode {oct(st.st_mode & 0o777)})"
+        if st.st_mode & 0o002:
+            return f"{p} is writable by others (mode {oct(st.st_mode & 0o777)})"
+        if st.st_mode & 0o020 and st.st_gid != gid:
+            return f"{p} is writable by group {st.st_gid}, not your own group (mode {oct(st.st_mode & 0o777)})"
     return None
 
 
@@ -213,9 +217,12 @@ def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
               f"{stats['delivered_late']} tracking call(s) were buffered and delivered late, none lost")
     if stats.get("dropped"):
         print(f"warning: MLflow rejected {stats['dropped']} tracking call(s): {stats.get('errors')}", file=sys.stderr)
-    if saved or not delivered:
+    if saved:
         print(f"warning: MLflow is unreachable; {len(outbox.pending)} tracking call(s) saved to {saved}; "
               f"the next `xlt-sweep ... --resume` delivers them", file=sys.stderr)
+    elif not delivered:
+        print("warning: the sweep's MLflow run was not closed (see above); `xlt-sweep ... --resume` closes it",
+              file=sys.stderr)
     return cache
 
 

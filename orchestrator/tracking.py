@@ -107,8 +107,7 @@ def credentials_to_env(uri: str) -> str:
         os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username))
     if parts.password:
         os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, parts.query, parts.fragment))
 
 
 def mlflow_http_defaults() -> None:
@@ -303,6 +302,7 @@ class SweepTracker:
         return {**orphans, **{k: v for k, v in summary.items() if k.startswith("stage_cache/")}}
 
 
+MAX_ATTEMPTS = 5  # failures of one operation while the server answers other requests: rejected
 TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
                    "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED"}
 
@@ -314,7 +314,7 @@ def transient(e: BaseException) -> bool:
 
     if isinstance(e, MlflowException):
         return e.error_code in TRANSIENT_CODES
-    return isinstance(e, OSError | TimeoutError) or type(e).__module__.split(".")[0] in (
+    return isinstance(e, ConnectionError | TimeoutError) or type(e).__module__.split(".")[0] in (
         "requests", "urllib3", "sqlalchemy", "sqlite3")
 
 
@@ -339,9 +339,15 @@ class Outbox:
         self.errors: list[str] = []
 
     def submit(self, kind: str, trial: str | None = None, **args) -> bool:
+        """Queue one operation and try to deliver the queue. While anything is pending, the
+        queue is also kept on disk (``spill``), so a driver killed during an outage loses
+        nothing; the file goes once the queue drains."""
         self.pending.append({"kind": kind, "trial": trial, "args": args, "t": time.time()})
         self.stats["max_pending"] = max(self.stats["max_pending"], len(self.pending))
-        return self.flush()
+        delivered = self.flush()
+        if self.spill and (self.pending or Path(self.spill).exists()):
+            self.save()
+        return delivered
 
     def flush(self, wait_s: float = 0.0) -> bool:
         """Deliver queued operations in order. ``wait_s`` 0: one attempt unless backing off;
@@ -358,7 +364,8 @@ class Outbox:
             try:
                 self._apply(op)
             except Exception as e:  # noqa: BLE001  (classified below; never raised into Tune)
-                if not transient(e):
+                op["attempts"] = op.get("attempts", 0) + 1
+                if not transient(e) or (op["attempts"] >= MAX_ATTEMPTS and self._reachable()):
                     self.pending.popleft()
                     self.stats["dropped"] += 1
                     self.errors.append(f"{op['kind']} {op['trial'] or ''}: {str(e)[:300]}")
@@ -384,6 +391,15 @@ class Outbox:
                 self.first_failure = None
             self.delay, self.retry_at = 1.0, 0.0
         return True
+
+    def _reachable(self) -> bool:
+        """Whether the server answers a cheap read: then an operation that keeps failing with a
+        'transient' error is in fact rejected, and must not block the queue."""
+        try:
+            self.tracker.client.search_experiments(max_results=1)
+            return True
+        except Exception:  # noqa: BLE001
+            return False
 
     def _run(self, trial: str) -> str:
         if trial not in self.runs:

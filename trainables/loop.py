@@ -262,7 +262,7 @@ class BestDev:
         if world > 1:
             dist.broadcast_object_list(improved, src=0)
         if improved[0]:
-            self.objective = objective if objective is not None else self.objective
+            self.objective = float(objective) if objective is not None else self.objective  # weights-only loadable
             self.epoch = epoch
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
 
@@ -419,7 +419,7 @@ def train_loop_per_worker(cfg: dict) -> None:
             if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
                 loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
-            value, gnorm = torch.stack([loss.detach().float(), norm.float()]).tolist()  # one sync
+            value, gnorm = torch.stack([loss.detach().float().to(norm.device), norm.float()]).tolist()  # one sync
             if not math.isfinite(gnorm) or (world == 1 and not math.isfinite(value)):
                 diverged = {"train/diverged": 1.0, "train/diverged_step": float(step + 1),
                             "train/diverged_loss": value, "train/diverged_grad_norm": gnorm}

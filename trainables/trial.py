@@ -111,6 +111,11 @@ def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool
         if report_to_tune:  # retried after the stage finished: hand Tune its final result again
             ray.tune.report(done["metrics"])
         return done
+    marker = next(Path(run["storage"], "train", f"{stage}-{trial_id}").glob("checkpoint_*/diverged.json"), None)
+    if marker is not None:  # diverged, but the driver died before writing the manifest
+        reason = f"training diverged in stage '{stage}' (recorded in {marker}: {marker.read_text()})"
+        _write_manifest(manifest, {"diverged": reason, "metrics": {}})
+        raise TrainingDiverged(reason)
     result = _fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
     if (result.metrics or {}).get("train/diverged"):
         reason = _diverged_reason(cfg, stage, result.metrics)
