@@ -127,3 +127,23 @@ def test_outbox_drops_a_call_the_server_rejects_and_goes_on(tmp_path):
     assert box.submit("tag", "t1", key="x" * 300, value="too long a key")  # rejected: not retried
     assert box.submit("end", "t1", status="FINISHED")
     assert box.stats["dropped"] == 1 and "tag t1" in box.errors[0]
+
+
+def test_a_call_that_keeps_failing_while_the_server_answers_is_dropped_not_retried_forever(tmp_path, monkeypatch):
+    """An error MLflow reports with its default (transient-looking) code, e.g. an upload a proxy
+    refuses, must not block every later call: after a few attempts with the server answering
+    other requests, it is dropped and counted."""
+    from mlflow.exceptions import MlflowException
+
+    box = Outbox(SweepTracker(f"sqlite:///{tmp_path}/m.db", "exp", sweep_key="k", artifact_root=str(tmp_path)))
+    box.submit("sweep", plan=PLAN)
+    box.submit("trial", "t1", config=CONFIG)
+    monkeypatch.setattr(box.tracker, "log_metrics", mock.Mock(side_effect=MlflowException("413 from a proxy")))
+    box.delay = 0.01
+    box.submit("metrics", "t1", rows=[["objective", 1.0, 0, 1]])
+    assert box.submit("end", "t1", status="FINISHED") is False  # still backing off
+    assert box.flush(wait_s=10) and box.stats["dropped"] == 1
+    assert box.tracker.log_metrics.call_count == 5
+    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
+    run = client.search_runs([client.get_experiment_by_name("exp").experiment_id], "tags.`xlt.trial_id` = 't1'")[0]
+    assert run.info.status == "FINISHED"  # the calls behind it were delivered
