@@ -48,6 +48,32 @@ def case_name(key: str, options: dict) -> str:
         (f"_layer{options['layer']}" if options.get("layer") else "")
 
 
+def method_step_times(model, encoder, batch: dict, fam, cases, steps: int, device) -> list[float]:
+    """Median seconds per training step (loss, backward, optimiser step) of each
+    ``(method, magnitude, options)`` case, after 2 warm-up steps, on the same model and batch."""
+    device = torch.device(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    out = []
+    for key, magnitude, options in cases:
+        method = build_method(key, magnitude, options)
+        times = []
+        for i in range(steps + 2):  # 2 warm-up steps
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss, _ = method.loss(model, encoder.get_input_embeddings(), batch, fam.loss)
+            if not getattr(method, "backpropagates", False):
+                loss.backward()
+            opt.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        out.append(statistics.median(times))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -68,25 +94,8 @@ def main(argv=None) -> int:
              "token_type_ids": torch.zeros(batch_size, length, dtype=torch.long),
              "labels": torch.randint(0, 3, (batch_size,))}
     batch = {k: v.to(args.device) for k, v in batch.items()}
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    results = {}
-    for key, magnitude, options in CASES:
-        method = build_method(key, magnitude, options)
-        times = []
-        for i in range(steps + 2):  # 2 warm-up steps
-            if args.device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            loss, _ = method.loss(model, encoder.get_input_embeddings(), batch, fam.loss)
-            if not getattr(method, "backpropagates", False):
-                loss.backward()
-            opt.step()
-            if args.device == "cuda":
-                torch.cuda.synchronize()
-            if i >= 2:
-                times.append(time.perf_counter() - t0)
-        results[case_name(key, options)] = statistics.median(times)
+    times = method_step_times(model, encoder, batch, fam, CASES, steps, args.device)
+    results = {case_name(k, o): t for (k, _, o), t in zip(CASES, times)}
     base = results["none"]
     report = {"device": args.device, "model": size, "batch": [batch_size, length], "steps": steps,
               "seconds_per_step": results,

@@ -144,6 +144,8 @@ def run_block(spec: SweepSpec, storage: str, cache_root: str | None = None) -> d
         "max_length": t.max_length, "max_examples": t.max_examples,
         "doc_stride": t.doc_stride, "max_query_length": t.max_query_length,
         "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio, "select": t.select,
+        "group_by_length": t.group_by_length, "precision": t.precision, "attention": t.attention,
+        "compile": t.compile,
         "retrieval_layer": spec.target.retrieval_layer, "generalized": spec.target.generalized,
         "recipe": spec.target.recipe.model_dump(),
         "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,

@@ -344,6 +344,13 @@ class Training(_Strict):
     select: Literal["last", "best"] = "last"
     """Weights evaluated zero-shot: the last epoch's, or the epoch with the best English dev
     objective (never target-language dev data)."""
+    group_by_length: bool = True
+    """Training batches of examples of similar length (less padding; trainables.performance)."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """auto: bf16 autocast on a GPU that supports it, fp32 on CPU."""
+    attention: Literal["sdpa", "eager"] = "sdpa"
+    compile: bool = False
+    """torch.compile the encoder (pays on long GPU stages only)."""
 
     @model_validator(mode="after")
     def _lr_positive(self):

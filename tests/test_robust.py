@@ -285,3 +285,27 @@ def test_random_start_begins_inside_the_ball(setup):
         delta = method.attack(model, model.encoder.get_input_embeddings()(batch["input_ids"]), batch, CLS.loss)
         norms = vector_norms(delta, norm)[batch["attention_mask"].bool()]
         assert 0 < norms.min() and norms.max() <= 0.2 * (1 + 1e-5)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_pgd_clean_first_gives_the_stacked_gradient(setup, layer, steps):
+    """The fast PGD (its first ascent pass is the clean pass) trains on exactly the loss and
+    gradient of K attack passes plus one stacked clean + perturbed pass."""
+    model, batch = setup
+    embed = model.encoder.get_input_embeddings()
+    method = build_method("adversarial", 0.3, {"norm": "l2", "adv_weight": 0.6, "steps": steps, "layer": layer})
+    model.zero_grad()
+    loss, diag = method.loss(model, embed, batch, CLS.loss)
+    loss.backward()
+    got = _grads(model)
+    model.zero_grad()
+    want_loss, want_diag = method._stacked(model, embed, batch, CLS.loss)
+    want_loss.backward()
+    want = _grads(model)
+    model.zero_grad()
+    assert loss.item() == pytest.approx(want_loss.item(), rel=1e-5)
+    assert diag == pytest.approx(want_diag, rel=1e-5)
+    assert got.keys() == want.keys()
+    for n in want:
+        assert torch.allclose(got[n], want[n], atol=1e-6, rtol=1e-4), n

@@ -16,7 +16,7 @@ import torch
 from trainables.data import DataError
 from trainables.models import load_encoder, load_tokenizer
 from trainables.tasks import ALL_TASKS, ISO3, TASKS, family, target_task
-from trainables.tasks.base import EncodeConfig, TaskModel, cached_features
+from trainables.tasks.base import ArrowFeatures, EncodeConfig, TaskModel, cached_features
 from trainables.tasks.multiple_choice import read_copa_jsonl
 from trainables.tasks.qa import read_squad_json
 from trainables.tasks.retrieval import read_tatoeba
@@ -218,7 +218,9 @@ def test_feature_cache_reuses_and_invalidates(tmp_path):
     key = {"task": "x", "source": [["f", 10, 1]]}
     first = cached_features(str(tmp_path), key, build)
     again = cached_features(str(tmp_path), key, build)
-    assert first == again and len(calls) == 1
+    assert list(first) == list(again) == build() and len(calls) == 2  # the build above is the 2nd call
+    assert isinstance(again, ArrowFeatures) and again.lengths() == [3] and again[-1]["offsets"] == [[-1, -1], [0, 2]]
+    calls.pop()
     cached_features(str(tmp_path), {**key, "source": [["f", 11, 2]]}, build)
     assert len(calls) == 2
 

@@ -1,5 +1,11 @@
 """The Ray Train worker loop: one training stage on N workers (DDP; gloo on CPU, NCCL on GPU).
 
+The loop reaches its runtime only through a session (``trainables.session``): Ray Train's in a
+sweep, or ``LocalSession`` to run the same stage in this process (benchmarks, tests). The fast
+paths (length-grouped batches, bf16 autocast, SDPA, fused AdamW, optional ``torch.compile``)
+and their switches are in ``trainables.performance``; each epoch reports
+``train/padding_fraction`` (pad tokens / batch tokens) and ``perf/*`` (which fast paths ran).
+
 Every stage runs this loop; ``config["stage"]`` decides what it trains and evaluates:
 
 - ``intermediate``: the English intermediate tasks of the sweep's domain, each a part with its
@@ -55,31 +61,27 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import ray.train
-import ray.train.torch
 import torch
 import torch.distributed as dist
 
 from trainables import data as D
+from trainables import performance as perf
 from trainables.catalog import intermediate_task
 from trainables.mixing import BatchSchedule, MultiTaskModel, Part, collate, split_cap
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
 from trainables.robust.base import unwrap
 from trainables.scoring.benchmark import task_summary
+from trainables.session import RaySession
 from trainables.tasks import family, target_task
 from trainables.tasks.base import (
     EncodeConfig,
     TaskModel,
     cached_features,
+    feature_lengths,
     source_stamp,
     tokenizer_fingerprint,
 )
-
-
-def _world() -> tuple[int, int]:
-    ctx = ray.train.get_context()
-    return ctx.get_world_rank(), ctx.get_world_size()
 
 
 class EvalSet:
@@ -192,13 +194,16 @@ def _input_key(f: dict):
 
 @torch.no_grad()
 def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, device,
-             smoother=None) -> dict[str, list] | None:
+             smoother=None, rank_world: tuple[int, int] = (0, 1), amp: torch.dtype | None = None,
+             sort: bool = True) -> dict[str, list] | None:
     """Raw outputs of every set in ONE pooled, length-sorted pass sharded across ranks;
     returns {set name: raw outputs in feature order} on rank 0, None elsewhere.
 
     Identical inputs run once: LAReQA's candidate pool and Mewsli-X's entity descriptions
-    are the same for every language, so they are encoded once, not once per language."""
-    rank, world = _world()
+    are the same for every language, so they are encoded once, not once per language.
+    ``amp``: the autocast dtype (``trainables.performance``); ``sort=False`` keeps feature
+    order (the plain path the equality test compares with)."""
+    rank, world = rank_world
     pooled, unique, first_of = [], [], {}
     for k, s in enumerate(sets):
         for i, f in enumerate(s.features):
@@ -207,8 +212,11 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
                 first_of[key] = len(unique)
                 unique.append((k, i))
             pooled.append((k, i, first_of[key]))
-    order = sorted(range(len(unique)),
-                   key=lambda j: len(sets[unique[j][0]].features[unique[j][1]]["input_ids"]))[rank::world]
+    lengths = {k: feature_lengths(s.features) for k, s in enumerate(sets)}
+    order = list(range(len(unique)))
+    if sort:
+        order.sort(key=lambda j: lengths[unique[j][0]][unique[j][1]])
+    order = order[rank::world]
     was_training = model.training
     model.eval()
     local = []
@@ -217,11 +225,14 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
         feats = [sets[unique[j][0]].features[unique[j][1]] for j in idx]
         batch = {k: v.to(device) for k, v in fam.collate(feats, pad_id).items()}
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-        if smoother is None:
-            outputs = model(**inputs)
-        else:  # RS-RP smoothed prediction: majority vote over noisy passes
-            choices = batch["input_ids"].shape[0] // batch["labels"].shape[0] if fam.name == "multiple_choice" else None
-            outputs = smoother.vote_outputs(model, model.encoder.get_input_embeddings(), inputs, choices)
+        with perf.autocast(device, amp):
+            if smoother is None:
+                outputs = model(**inputs)
+            else:  # RS-RP smoothed prediction: majority vote over noisy passes
+                choices = (batch["input_ids"].shape[0] // batch["labels"].shape[0]
+                           if fam.name == "multiple_choice" else None)
+                outputs = smoother.vote_outputs(model, model.encoder.get_input_embeddings(), inputs, choices)
+        outputs = _to_float(outputs)
         local.extend(zip(idx, fam.raw(outputs, batch)))
     model.train(was_training)
     gathered = [local]
@@ -235,6 +246,17 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
     for k, i, u in pooled:
         out[sets[k].name][i] = by_unique[u]
     return out
+
+
+def _to_float(outputs):
+    """Head outputs in fp32 (autocast leaves them bf16) before they are decoded or gathered."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float() if outputs.is_floating_point() else outputs
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_to_float(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return {k: _to_float(v) for k, v in outputs.items()}
+    return outputs
 
 
 def score_sets(fam, sets: list[EvalSet], raws: dict) -> tuple[dict[str, float], dict]:
@@ -281,12 +303,11 @@ class BestDev:
             self.objective, self.epoch, self.state = saved["objective"], saved["epoch"], saved["state"]
 
 
-def _restore(model, optimizer, scheduler, best: BestDev | None = None) -> tuple[int, int]:
-    """Load the latest checkpoint if Ray Train has one; return (next epoch, global step)."""
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is None:
-        return 0, 0
-    with ckpt.as_directory() as d:
+def _restore(session, model, optimizer, scheduler, best: BestDev | None = None) -> tuple[int, int]:
+    """Load the latest checkpoint if the session has one; return (next epoch, global step)."""
+    with session.restored() as d:
+        if d is None:
+            return 0, 0
         if (Path(d) / "diverged.json").is_file():  # only if the driver died before recording it
             raise FloatingPointError(f"this stage diverged before: {(Path(d) / 'diverged.json').read_text()}")
         base = unwrap(model)
@@ -321,7 +342,8 @@ def _smoother(method, fam):
     return method
 
 
-def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None) -> dict[str, float]:
+def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None, rank_world=(0, 1),
+                      amp=None) -> dict[str, float]:
     """Every target language with the target's family; predictions written on rank 0."""
     target, fam = data.target, family(data.target.family)
     if target.family != "retrieval":
@@ -334,7 +356,7 @@ def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None) -
                              f"encoder (0 = embeddings .. {n_layers} = last layer)")
         model = TaskModel(base.encoder, fam.head(base.encoder.config.hidden_size, target), layer=layer)
     raws = run_eval(model, fam, data.final + data.pairs, cfg["eval_batch_size"], pad_id, device,
-                    smoother=_smoother(method, fam) if model is base else None)
+                    smoother=_smoother(method, fam) if model is base else None, rank_world=rank_world, amp=amp)
     if raws is None:
         return {}
     metrics, predictions = score_sets(fam, data.final, raws)
@@ -358,9 +380,9 @@ def _final_evaluation(cfg, data: StageData, base, pad_id, device, method=None) -
     return metrics
 
 
-def _nodes(world: int) -> int:
+def _nodes(session, world: int) -> int:
     """Distinct Ray nodes this worker group spans (placement: PACK, SPREAD, STRICT_SPREAD)."""
-    node = ray.get_runtime_context().get_node_id()
+    node = session.node()
     if world == 1:
         return 1
     every = [None] * world
@@ -368,10 +390,31 @@ def _nodes(world: int) -> int:
     return len(set(every))
 
 
-def train_loop_per_worker(cfg: dict) -> None:
-    rank, world = _world()
-    nodes = _nodes(world)
-    device = ray.train.torch.get_device()
+def train_step(model, base, method, part: Part, batch: dict, optimizer, scheduler, max_grad_norm: float,
+               world: int, amp: torch.dtype | None) -> tuple[float, float, dict, bool]:
+    """One optimiser step (loss under autocast, backward, clip, step); returns (loss, gradient
+    norm, the method's diagnostics, finite). A non-finite step is not applied."""
+    optimizer.zero_grad(set_to_none=True)
+    with perf.autocast(batch["input_ids"].device, amp):
+        loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, part.family.loss)
+    if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
+        loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    value, gnorm = torch.stack([loss.detach().float().to(norm.device), norm.float()]).tolist()  # one sync
+    finite = math.isfinite(gnorm) and (world > 1 or math.isfinite(value))
+    if finite:
+        optimizer.step()
+        scheduler.step()
+    return value, gnorm, d, finite
+
+
+def train_loop_per_worker(cfg: dict, session=None) -> None:
+    """One stage on this worker. ``session``: Ray Train's (default) or a
+    ``trainables.session.LocalSession`` (the stage in this process, no Ray)."""
+    session = session or RaySession()
+    rank, world = session.world()
+    nodes = _nodes(session, world)
+    device = session.device()
     torch.set_num_threads(max(1, int(cfg.get("cpus_per_worker", 1))))
     tokenizer = load_tokenizer(cfg["tokenizer"], cfg.get("trust_remote_code", False))
     pad_id = tokenizer.pad_token_id
@@ -381,51 +424,50 @@ def train_loop_per_worker(cfg: dict) -> None:
     smoother = _smoother(method, fam) if data.dev or data.final else None  # fails now, not after an epoch
 
     torch.manual_seed(cfg["seed"])  # same head init on every rank (DDP also broadcasts it)
-    encoder = load_encoder(cfg["encoder"], cfg.get("trust_remote_code", False))
+    encoder = load_encoder(cfg["encoder"], cfg.get("trust_remote_code", False), perf.knob(cfg, "attention"))
+    amp = perf.autocast_dtype(cfg, device)
+    info = perf.compute_info(device, amp, encoder)
+    perf.maybe_compile(encoder, cfg)
     hidden = encoder.config.hidden_size
     if len(parts) == 1:
-        model = TaskModel(encoder, fam.head(hidden, data.task))
-        model = ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
+        model = session.prepare(TaskModel(encoder, fam.head(hidden, data.task)))
     else:  # one head per task; a step leaves the other heads without gradients
         model = MultiTaskModel(encoder, {p.key: p.family.head(hidden, p.task) for p in parts})
-        model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
+        model = session.prepare(model, find_unused_parameters=True)
     base = unwrap(model)
     per_worker = max(1, cfg["batch_size"] // world)  # batch_size is the global batch
+    grouped = [feature_lengths(p.features) for p in parts] if perf.knob(cfg, "group_by_length") else None
     schedule = BatchSchedule([len(p.features) for p in parts], per_worker, world, rank, cfg["seed"],
-                             cfg.get("mixing", "proportional"))
+                             cfg.get("mixing", "proportional"), grouped)
     per_epoch = schedule.steps_per_epoch()
     steps = cfg.get("max_steps") or cfg["epochs"] * per_epoch
     epochs = math.ceil(steps / per_epoch)  # a step budget sets the number of (last partial) epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["learning_rate"],
-                                  weight_decay=cfg.get("weight_decay", 0.01))
+    optimizer = perf.optimizer(model.parameters(), cfg, cfg["learning_rate"], device)
     warmup = int(cfg.get("warmup_ratio", 0.1) * steps)  # linear warm-up, then linear decay to 0
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
     best = BestDev() if cfg.get("select", "last") == "best" and data.dev else None
-    start_epoch, step = _restore(model, optimizer, scheduler, best)
+    start_epoch, step = _restore(session, model, optimizer, scheduler, best)
     diverged = None
 
     for epoch in range(start_epoch, epochs):
         torch.manual_seed(cfg["seed"] * 100_003 + epoch * 1009 + rank)
-        t0, total, n, diag, seen = time.perf_counter(), 0.0, 0, {}, 0
+        t0, total, n, diag, seen, tokens, padded = time.perf_counter(), 0.0, 0, {}, 0, 0, 0
         part_loss = {p.key: [0.0, 0] for p in parts}
         for p_index, indices in schedule.epoch(epoch)[:steps - step if epoch == epochs - 1 else None]:
             part = parts[p_index]
             if len(parts) > 1:
                 base.active = part.key
-            batch = {k: v.to(device) for k, v in collate(part, indices, pad_id).items()}
-            optimizer.zero_grad(set_to_none=True)
-            loss, d = method.loss(model, base.encoder.get_input_embeddings(), batch, part.family.loss)
-            if not getattr(method, "backpropagates", False):  # FreeLB ran its own backward passes
-                loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.get("max_grad_norm", 1.0))
-            value, gnorm = torch.stack([loss.detach().float().to(norm.device), norm.float()]).tolist()  # one sync
-            if not math.isfinite(gnorm) or (world == 1 and not math.isfinite(value)):
+            cpu_batch = collate(part, indices, pad_id)
+            mask = cpu_batch.get("attention_mask", cpu_batch["input_ids"] != pad_id)
+            tokens, padded = tokens + int(mask.sum()), padded + mask.numel()
+            batch = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
+            value, gnorm, d, finite = train_step(model, base, method, part, batch, optimizer, scheduler,
+                                                 cfg.get("max_grad_norm", 1.0), world, amp)
+            if not finite:
                 diverged = {"train/diverged": 1.0, "train/diverged_step": float(step + 1),
                             "train/diverged_loss": value, "train/diverged_grad_norm": gnorm}
                 break
-            optimizer.step()
-            scheduler.step()
             step, total, n, seen = step + 1, total + value, n + 1, seen + len(indices) * world
             part_loss[part.key][0] += value
             part_loss[part.key][1] += 1
@@ -442,20 +484,22 @@ def train_loop_per_worker(cfg: dict) -> None:
             if rank == 0:
                 with tempfile.TemporaryDirectory() as d:
                     (Path(d) / "diverged.json").write_text(json.dumps(diverged))
-                    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+                    session.report(metrics, d)
             else:
-                ray.train.report(metrics)
+                session.report(metrics)
             return
         metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
                    "train/nodes": nodes, "train/resumed_at_epoch": start_epoch,
                    "train/epoch_s": wall, "train/examples_per_s": seen / max(wall, 1e-9),
+                   "train/padding_fraction": 1 - tokens / max(1, padded), **info,
                    **({f"train/{k}/loss": v / max(1, c) for k, (v, c) in part_loss.items() if c}
                       if len(parts) > 1 else {}),
                    **{f"robust/{k}": v if k.endswith("_max") else v / max(1, n) for k, v in diag.items()},
                    **{f"robust/{k}": v for k, v in data.diagnostics.items()},
                    **cfg.get("report_extra", {})}
         if data.dev:
-            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device, smoother=smoother)
+            raws = run_eval(base, fam, data.dev, cfg["eval_batch_size"], pad_id, device, smoother=smoother,
+                            rank_world=(rank, world), amp=amp)
             if raws is not None:
                 dev_metrics, _ = score_sets(fam, data.dev, raws)
                 metrics.update(dev_metrics)
@@ -468,14 +512,14 @@ def train_loop_per_worker(cfg: dict) -> None:
                 last = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
                 best.restore_into(base)
                 metrics.update({"select/best_epoch": best.epoch, "select/best_objective": best.objective})
-            metrics.update(_final_evaluation(cfg, data, base, pad_id, device, method))
+            metrics.update(_final_evaluation(cfg, data, base, pad_id, device, method, (rank, world), amp))
             if best is not None:
                 base.load_state_dict(last)
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
                 _save(model, tokenizer, optimizer, scheduler, epoch, step, d, best)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+                session.report(metrics, d)
         else:
-            ray.train.report(metrics)
+            session.report(metrics)
     if start_epoch >= epochs and rank == 0:  # resumed after the last epoch: nothing left
         print(f"[{cfg['stage']}] all {epochs} epochs already checkpointed (pid {os.getpid()})")

@@ -42,30 +42,35 @@ def resolve_model(name: str, assets_dir: str) -> str:
     return str(out)
 
 
-def _build_tiny_bert(out: Path, demo_dir: Path) -> None:
+def train_wordpiece(texts, vocab_size: int, model_max_length: int) -> PreTrainedTokenizerFast:
+    """A BERT-style WordPiece tokenizer (lower-cased, CJK split) trained on ``texts``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-    from trainables.demo_data import corpus, write_demo_data
-
-    if not (demo_dir / "xnli").is_dir():  # caller holds the model lock; demo data is atomic
-        write_demo_data(demo_dir)
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(corpus(demo_dir), trainers.WordPieceTrainer(
-        vocab_size=2000, special_tokens=special, show_progress=False))
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=special, show_progress=False))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=TINY["max_position_embeddings"])
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length)
+
+
+def _build_tiny_bert(out: Path, demo_dir: Path) -> None:
+    from trainables.demo_data import corpus, write_demo_data
+
+    if not (demo_dir / "xnli").is_dir():  # caller holds the model lock; demo data is atomic
+        write_demo_data(demo_dir)
+    fast = train_wordpiece(corpus(demo_dir), 2000, TINY["max_position_embeddings"])
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     fast.save_pretrained(tmp)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), **TINY)
+    config = BertConfig(vocab_size=len(fast), **TINY)
     BertModel(config, add_pooling_layer=False).save_pretrained(tmp)
     os.replace(tmp, out)
 
@@ -74,12 +79,18 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-def load_encoder(path: str, trust_remote_code: bool = False) -> nn.Module:
+def load_encoder(path: str, trust_remote_code: bool = False, attention: str = "sdpa") -> nn.Module:
     """``AutoModel.from_pretrained`` without the pooler where the architecture has one: the
     head reads the first token's hidden state, and an unused pooler would make DDP fail
-    (parameters that never receive gradients)."""
+    (parameters that never receive gradients). ``attention``: ``sdpa`` (PyTorch's fused
+    attention; architectures without it fall back to ``eager``) or ``eager``."""
+    kwargs = {"trust_remote_code": trust_remote_code, "attn_implementation": attention}
     try:
-        return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                         add_pooling_layer=False)
-    except TypeError:  # architectures without a pooler reject the argument
-        return AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+        try:
+            return AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
+        except TypeError:  # architectures without a pooler reject the argument
+            return AutoModel.from_pretrained(path, **kwargs)
+    except ValueError as e:  # this architecture has no SDPA implementation
+        if attention == "eager" or "attn_implementation" not in str(e) and "sdpa" not in str(e).lower():
+            raise
+        return load_encoder(path, trust_remote_code, "eager")

@@ -105,6 +105,7 @@ def intermediate_inputs(run: dict, tasks: list[str], seed: int) -> dict:
             "max_query_length": run.get("max_query_length", 64), "weight_decay": inter.get("weight_decay", 0.01),
             "warmup_ratio": inter.get("warmup_ratio", 0.1), "mixing": inter.get("mixing", "proportional"),
             "max_steps": inter.get("max_steps"), "seed": int(seed),
+            "group_by_length": run.get("group_by_length", True), "precision": run.get("precision", "auto"),
             "data": data_identity(inter["data_dir"], tasks)}
 
 

@@ -41,6 +41,7 @@ import ray.tune
 from ray.train.torch import TorchConfig, TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from trainables import performance as perf
 from trainables.loop import train_loop_per_worker
 from trainables.models import resolve_model
 from trainables.stage_cache import StageCache, intermediate_inputs, intermediate_key
@@ -100,7 +101,28 @@ def _write_manifest(manifest: Path, done: dict) -> None:
     os.replace(tmp, manifest)
 
 
-def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool) -> dict:
+class LocalResult:
+    """What ``local_fit`` returns: the shape of a Ray Train ``Result`` the stages read."""
+
+    def __init__(self, metrics: dict, checkpoint: str):
+        self.metrics, self.error = metrics, None
+        self.checkpoint = type("LocalCheckpoint", (), {"path": checkpoint})()
+
+
+def local_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalResult:
+    """A stage run directly in this process (``trainables.session.LocalSession``): no Ray, no
+    Train worker group; the benchmarks' baseline for what a sweep adds around its stages."""
+    from trainables.session import LocalSession
+
+    ckpt = Path(run["storage"]) / "train" / name / "checkpoint_local"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if run["resources"]["gpus_per_worker"] > 0 else "cpu"
+    session = LocalSession(device, checkpoint_dir=str(ckpt))
+    train_loop_per_worker(cfg, session)
+    return LocalResult(session.reports[-1] if session.reports else {}, str(ckpt))
+
+
+def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool, fit=_fit) -> dict:
     """Run a stage unless its manifest says it finished (or diverged); return {checkpoint,
     metrics}. A diverged stage raises ``TrainingDiverged``, now and on every retry."""
     manifest = _manifest_path(run, trial_id, stage)
@@ -116,7 +138,7 @@ def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool
         reason = f"training diverged in stage '{stage}' (recorded in {marker}: {marker.read_text()})"
         _write_manifest(manifest, {"diverged": reason, "metrics": {}})
         raise TrainingDiverged(reason)
-    result = _fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
+    result = fit({**cfg, "stage": stage}, run, f"{stage}-{trial_id}", report_to_tune)
     if (result.metrics or {}).get("train/diverged"):
         reason = _diverged_reason(cfg, stage, result.metrics)
         _write_manifest(manifest, {"diverged": reason, "metrics": result.metrics})
@@ -161,6 +183,7 @@ def stage_config(config: dict) -> dict:
         "cache_dir": str(Path(run["assets"]) / "features"),
         "cpus_per_worker": run["resources"]["cpus_per_worker"],
         "trust_remote_code": run.get("trust_remote_code", False),
+        **{k: run.get(k, v) for k, v in perf.DEFAULTS.items()},
     }
 
 
@@ -170,7 +193,7 @@ def _summary(prefix: str, done: dict) -> dict[str, float]:
             if k in ("train/loss", "train/epoch_s", "global_step") or (k.startswith("train/") and k.endswith("/loss"))}
 
 
-def _intermediate(config: dict, run: dict, base: dict, trial_id: str) -> tuple[str, dict[str, float]]:
+def _intermediate(config: dict, run: dict, base: dict, trial_id: str, fit) -> tuple[str, dict[str, float]]:
     """The trial's intermediate encoder from the stage cache: trained here if no trial has
     trained this configuration yet (and none is training it now), else reused."""
     inter, tasks = run["intermediate"], config["intermediate_tasks"]
@@ -185,8 +208,12 @@ def _intermediate(config: dict, run: dict, base: dict, trial_id: str) -> tuple[s
                        "max_examples": inputs["max_examples"], "weight_decay": inputs["weight_decay"],
                        "warmup_ratio": inputs["warmup_ratio"], "mixing": inputs["mixing"],
                        "max_steps": inputs["max_steps"]},
-                      run, trial_id, "intermediate", report_to_tune=False)
+                      run, trial_id, "intermediate", report_to_tune=False, fit=fit)
         return str(Path(done["checkpoint"]) / "encoder"), done["metrics"]
+
+    if fit is local_fit:  # no Ray, so no cache coordinator: train it
+        encoder, record = build()
+        return encoder, {**_summary("intermediate", {"metrics": record}), "intermediate/cache_hit": 0.0}
 
     cache = StageCache(run["stage_cache"], lease_s=float(os.environ.get("XLT_STAGE_CACHE_LEASE_S", 60)),
                        local_dir=run["assets"])
@@ -195,28 +222,33 @@ def _intermediate(config: dict, run: dict, base: dict, trial_id: str) -> tuple[s
 
 
 def run_trial(config: dict) -> None:
+    run_stages(config, ray.tune.get_context().get_trial_id())
+
+
+def run_stages(config: dict, trial_id: str, fit=_fit) -> dict:
+    """Every stage of a trial; returns the fine-tuning stage's {checkpoint, metrics}. ``fit``:
+    ``_fit`` (a TorchTrainer per stage, inside Tune) or ``local_fit`` (in this process)."""
     run = config["run"]
-    trial_id = ray.tune.get_context().get_trial_id()
     base = stage_config(config)
     extra: dict[str, float] = {}
     encoder = base["encoder"]
     if config["domain"] != "none":
-        encoder, extra = _intermediate(config, run, base, trial_id)
+        encoder, extra = _intermediate(config, run, base, trial_id, fit)
     recipe = run.get("recipe") or {}
     if recipe.get("enabled", True):
         for key in target_task(run["target_task"]).recipe:
             done = _stage({**base, "encoder": encoder, "recipe_task": key, "robust_method": "none",
                            "noise_magnitude": 0.0, "epochs": recipe["epochs"],
                            "learning_rate": recipe["learning_rate"], "max_examples": recipe["max_examples"]},
-                          run, trial_id, f"recipe-{key}", report_to_tune=False)
+                          run, trial_id, f"recipe-{key}", report_to_tune=False, fit=fit)
             encoder = str(Path(done["checkpoint"]) / "encoder")
             extra.update(_summary(f"recipe/{key}", done))
-    _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
-            "noise_magnitude": float(config["noise_magnitude"]),
-            "robust_options": run["robust_options"].get(config["robust_method"], {}),
-            "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
-            "max_examples": run["max_examples"], "report_extra": extra,
-            "weight_decay": run.get("weight_decay", 0.01), "warmup_ratio": run.get("warmup_ratio", 0.1),
-            "select": run.get("select", "last"),
-            "predictions_dir": str(predictions_dir(run, trial_id))},
-           run, trial_id, "finetune", report_to_tune=True)
+    return _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
+                   "noise_magnitude": float(config["noise_magnitude"]),
+                   "robust_options": run["robust_options"].get(config["robust_method"], {}),
+                   "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
+                   "max_examples": run["max_examples"], "report_extra": extra,
+                   "weight_decay": run.get("weight_decay", 0.01), "warmup_ratio": run.get("warmup_ratio", 0.1),
+                   "select": run.get("select", "last"),
+                   "predictions_dir": str(predictions_dir(run, trial_id))},
+                  run, trial_id, "finetune", report_to_tune=fit is _fit, fit=fit)

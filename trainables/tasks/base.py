@@ -24,6 +24,11 @@ whole training, and every trial of a sweep tokenises the same files with the sam
 ``cached_features`` stores each (tokenizer, family, task, split, language, lengths, source
 file) combination once as an Arrow IPC file under the storage root and memory-maps it on
 reuse; the key includes the source file's size and mtime, so an edited file is re-read.
+What a stage gets back is an ``ArrowFeatures`` view of the mapped file, not Python lists: rows
+are converted when a batch asks for them (about 6 us a row, what a full ``to_pylist`` costs
+per row anyway), so a stage starts without copying its data, the pages are shared by every
+trial on a node through the OS page cache, and sequence lengths (for length-grouped batches
+and length-sorted evaluation) are read from the Arrow list offsets without touching rows.
 """
 
 from __future__ import annotations
@@ -64,6 +69,57 @@ def pad_inputs(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]
 def pad_sequences(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows])
+
+
+def feature_length(f: dict) -> int:
+    """Padded width a feature needs: its tokens, the longest choice (multiple choice), the
+    longer of query and passage (retrieval training pairs)."""
+    ids = f.get("input_ids")
+    if ids is None:
+        return max(feature_length(v) for v in f.values() if isinstance(v, dict))
+    if len(ids) and isinstance(ids[0], (list, tuple)):
+        return max(len(c) for c in ids)
+    return len(ids)
+
+
+def feature_lengths(features: Sequence[dict]) -> list[int]:
+    if isinstance(features, ArrowFeatures):
+        return features.lengths()
+    return [feature_length(f) for f in features]
+
+
+class ArrowFeatures(Sequence):
+    """A read-only sequence of feature dicts over a (memory-mapped) Arrow table."""
+
+    def __init__(self, table, path: str | None = None):
+        self.table, self.path = table, path
+        self._columns = {name: table.column(name).combine_chunks() for name in table.column_names}
+        self._lengths = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return {name: col[i].as_py() for name, col in self._columns.items()}
+
+    def lengths(self) -> list[int]:
+        """``feature_length`` of every row; from the list offsets when the rows are flat."""
+        if self._lengths is None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            ids = self._columns.get("input_ids")
+            if ids is not None and pa.types.is_list(ids.type) and pa.types.is_integer(ids.type.value_type):
+                self._lengths = pc.list_value_length(ids).to_pylist()
+            else:
+                self._lengths = [feature_length(f) for f in self]
+        return self._lengths
 
 
 def tokenizer_inputs(enc, i: int) -> dict:
@@ -116,19 +172,20 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha1((text + extra).encode()).hexdigest()[:16]
 
 
-def cached_features(cache_dir: str | None, key: dict, build: Callable[[], list[dict]]) -> list[dict]:
-    """``build()`` once per ``key``; later calls read the Arrow file written the first time."""
+def cached_features(cache_dir: str | None, key: dict,
+                    build: Callable[[], list[dict]]) -> Sequence[dict]:
+    """``build()`` once per ``key`` and written as Arrow; every call (the first too, so both
+    take the same path) returns an ``ArrowFeatures`` view of the memory-mapped file."""
     if cache_dir is None:
         return build()
     import pyarrow as pa
 
     digest = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"{digest}.arrow"
-    if path.is_file():
-        with pa.memory_map(str(path)) as source:
-            return pa.ipc.open_file(source).read_all().to_pylist()
-    features = build()
-    if features:
+    if not path.is_file():
+        features = build()
+        if not features:
+            return features
         path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist(features)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -136,4 +193,5 @@ def cached_features(cache_dir: str | None, key: dict, build: Callable[[], list[d
             writer.write_table(table)
         os.replace(tmp, path)  # atomic: concurrent trials may build the same entry
         (path.with_suffix(".json")).write_text(json.dumps(key, sort_keys=True, default=str))
-    return features
+    source = pa.memory_map(str(path))  # stays open while the view lives; pages are shared
+    return ArrowFeatures(pa.ipc.open_file(source).read_all(), str(path))

@@ -1,0 +1,97 @@
+"""Where a training stage runs: in a Ray Train worker group, or directly in this process.
+
+``trainables.loop.train_loop_per_worker`` talks to its runtime through a *session*: its rank
+and world size, its device, how the model is wrapped, the checkpoint to resume from, and where
+each epoch's metrics and checkpoint go.
+
+- ``RaySession`` (what every sweep uses): Ray Train's context; ``prepare_model`` wraps the model
+  in DDP when there are several workers; reports go to Ray Train (and from there to Tune).
+- ``LocalSession``: rank 0 of 1 in the calling process, no Ray. It runs the *same* loop, so the
+  benchmarks can measure what a sweep adds around a stage (``trial_overhead``) and tests can
+  compare the fast and plain paths of one stage without starting a cluster. Reports are kept
+  in ``reports``; the last checkpoint is copied to ``checkpoint_dir`` when one is given (so a
+  following stage can load ``checkpoint_dir/encoder``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import torch
+
+
+class RaySession:
+    """A Ray Train worker's view of its worker group."""
+
+    def world(self) -> tuple[int, int]:
+        import ray.train
+
+        ctx = ray.train.get_context()
+        return ctx.get_world_rank(), ctx.get_world_size()
+
+    def device(self) -> torch.device:
+        import ray.train.torch
+
+        return ray.train.torch.get_device()
+
+    def prepare(self, model, **ddp_kwargs):
+        import ray.train.torch
+
+        if ddp_kwargs:
+            return ray.train.torch.prepare_model(model, parallel_strategy_kwargs=ddp_kwargs)
+        return ray.train.torch.prepare_model(model)  # moves to device, wraps in DDP if world > 1
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def restored(self):
+        """Context manager: the directory of the checkpoint to resume from, or None."""
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        return nullcontext(None) if ckpt is None else ckpt.as_directory()
+
+    def report(self, metrics: dict, directory: str | None = None) -> None:
+        import ray.train
+
+        ckpt = ray.train.Checkpoint.from_directory(directory) if directory is not None else None
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+class LocalSession:
+    """One worker in this process; no Ray, no DDP."""
+
+    def __init__(self, device: str | torch.device = "cpu", checkpoint_dir: str | None = None):
+        self._device = torch.device(device)
+        self.checkpoint_dir = checkpoint_dir
+        self.reports: list[dict] = []
+
+    def world(self) -> tuple[int, int]:
+        return 0, 1
+
+    def device(self) -> torch.device:
+        return self._device
+
+    def prepare(self, model, **ddp_kwargs):
+        return model.to(self._device)
+
+    def node(self) -> str:
+        return "local"
+
+    @contextmanager
+    def restored(self):
+        d = self.checkpoint_dir
+        yield d if d is not None and (Path(d) / "state.pt").is_file() else None
+
+    def report(self, metrics: dict, directory: str | None = None) -> None:
+        self.reports.append(dict(metrics))
+        if directory is not None and self.checkpoint_dir is not None:
+            tmp = tempfile.mkdtemp(dir=Path(self.checkpoint_dir).parent)
+            shutil.copytree(directory, tmp, dirs_exist_ok=True)
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+            Path(tmp).rename(self.checkpoint_dir)
