@@ -459,7 +459,7 @@ def train_loop_per_worker(cfg: dict, session=None) -> None:
             if len(parts) > 1:
                 base.active = part.key
             cpu_batch = collate(part, indices, pad_id)
-            mask = cpu_batch.get("attention_mask", cpu_batch["input_ids"] != pad_id)
+            mask = cpu_batch["attention_mask"] if "attention_mask" in cpu_batch else cpu_batch["input_ids"] != pad_id
             tokens, padded = tokens + int(mask.sum()), padded + mask.numel()
             batch = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
             value, gnorm, d, finite = train_step(model, base, method, part, batch, optimizer, scheduler,
