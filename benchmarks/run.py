@@ -95,11 +95,11 @@ def xquad_pairs(lang: str, every_sentence: bool = False) -> list[PairExample]:
     data = json.loads((fixtures() / f"xquad.{lang}.json").read_text(encoding="utf-8"))
     paragraphs = [p for a in data["data"] for p in a["paragraphs"]]
     sentences = [[s for s in SENTENCE.split(p["context"]) if s.strip()] or [p["context"]] for p in paragraphs]
+    every = [s for ss in sentences for s in ss]
     out = []
     for k, p in enumerate(paragraphs):
         for i, qa in enumerate(p["qas"]):
-            pool = [s for ss in sentences for s in ss] if every_sentence else sentences[k]
-            picks = pool if every_sentence else [pool[i % len(pool)]]
+            picks = every if every_sentence else [sentences[k][i % len(sentences[k])]]
             out += [PairExample(s, qa["question"], (i + j) % 3) for j, s in enumerate(picks)]
     return out
 

@@ -212,9 +212,9 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
                 first_of[key] = len(unique)
                 unique.append((k, i))
             pooled.append((k, i, first_of[key]))
-    lengths = {k: feature_lengths(s.features) for k, s in enumerate(sets)}
     order = list(range(len(unique)))
     if sort:
+        lengths = [feature_lengths(s.features) for s in sets]
         order.sort(key=lambda j: lengths[unique[j][0]][unique[j][1]])
     order = order[rank::world]
     was_training = model.training
