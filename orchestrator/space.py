@@ -152,7 +152,7 @@ def run_block(spec: SweepSpec, storage: str, cache_root: str | None = None) -> d
                          "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir,
                          "mixing": i.mixing, "max_steps": i.max_steps},
         "robust_options": spec.robust.options,
-        "resources": spec.resources.model_dump(),
+        "resources": {**spec.resources.model_dump(), "in_trial": spec.resources.in_trial},
         "worker_failures": spec.search.worker_failures,
     }
 
@@ -176,7 +176,8 @@ def plan(spec: SweepSpec) -> dict:
         "seeds": spec.seeds, "samples_per_cell": spec.search.samples_per_cell,
         "trials": len(points(spec)), "training_stages": stages, "intermediate_models": inter,
         "sampled_by_optuna": {k: f"{spec.search.sampler}" for k in sampled},
-        "per_trial": {"train_workers": r.workers, "cpus": r.workers * r.cpus_per_worker,
+        "per_trial": {"train_workers": r.workers, "executor": "trial" if r.in_trial else "train",
+                      "cpus": r.workers * r.cpus_per_worker,
                       "gpus": r.workers * r.gpus_per_worker},
         "asha": spec.search.asha.enabled, "metric": spec.search.metric, "mode": spec.search.mode,
         "methods": {m: {"noise_magnitude": _describe(spec.robust.magnitude(m)),

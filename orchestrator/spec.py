@@ -392,10 +392,27 @@ class Resources(_Strict):
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
     """How a stage's Train workers are placed: PACK (fewest nodes: NVLink/shared memory),
     SPREAD, or STRICT_SPREAD (one worker per node, e.g. one GPU node per worker)."""
+    executor: Literal["auto", "train", "trial"] = "auto"
+    """Where a stage trains: ``train`` (a Ray Train worker group, ``TorchTrainer``, per stage),
+    ``trial`` (in the Tune trial's own process, which then holds the worker's resources; one
+    worker only), ``auto`` (``trial`` for one worker, ``train`` for several)."""
     worker_resources: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")],
                            Annotated[float, Field(gt=0)]] = {}
     """Custom Ray resources each Train worker also needs (e.g. ``{a100: 1}`` to pick a node
     type of the cluster file); CPU and GPU go in the two keys above."""
+
+    @model_validator(mode="after")
+    def _executor(self):
+        if self.executor == "trial" and self.workers > 1:
+            raise ValueError(f"executor: 'trial' runs one worker in the trial's own process, but "
+                             f"resources.workers is {self.workers}; use 'train' or 'auto' "
+                             f"(allowed: auto, train, trial)")
+        return self
+
+    @property
+    def in_trial(self) -> bool:
+        """Whether stages train in the Tune trial's process (see ``executor``)."""
+        return self.executor == "trial" or (self.executor == "auto" and self.workers == 1)
 
     @field_validator("worker_resources")
     @classmethod

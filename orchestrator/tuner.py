@@ -5,11 +5,13 @@
   the number of enqueued points, so each cell runs exactly once per seed and sample.
 - Scheduler: ASHA on the trainable's own ``epoch`` (Tune's ``training_iteration`` restarts at
   1 when a Train run resumes), or FIFO.
-- Resources: Tune does not reserve the Train workers' resources, so ``max_concurrent_trials``
-  is what the cluster can hold (GPUs, or CPUs, divided by one trial's need) unless the space
-  file says otherwise. The per-trial driver function asks for a sliver of the custom
-  ``driver_slot`` resource (the head node has it, so on a cluster drivers stay on the
-  on-demand head and GPU workers only run Train workers); a local Ray gets the resource too.
+- Resources: with ``resources.executor: train`` Tune does not reserve the Train workers'
+  resources, so ``max_concurrent_trials`` is what the cluster can hold (GPUs, or CPUs,
+  divided by one trial's need) unless the space file says otherwise, and the per-trial driver
+  function asks for a sliver of the custom ``driver_slot`` resource (the head node has it, so
+  on a cluster drivers stay on the on-demand head and GPU workers only run Train workers); a
+  local Ray gets the resource too. With ``executor: trial`` (one worker, the default then) the
+  trial's process is the worker: Tune reserves its CPUs/GPUs and places it on a GPU node.
 - Failures: Ray Train restarts a stage's worker group from its last checkpoint when a worker
   or its node dies (``search.worker_failures``); ``FailureConfig(max_failures)`` retries a
   trial whose driver failed (e.g. its Train controller went with a node), and the retried
@@ -192,13 +194,23 @@ def outbox_path(storage: Path, name: str) -> Path:
     return storage / "_xlt" / name / "tracking_outbox.json"
 
 
+def trial_resources(spec: SweepSpec, pin: dict) -> dict:
+    """What Tune reserves for one trial's process: the worker's CPUs, GPUs and custom
+    resources when its stages train in it (``resources.executor: trial``); else a sliver of
+    the head's ``driver_slot`` (its Train workers reserve their own)."""
+    r = spec.resources
+    if r.in_trial:
+        return {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.gpus_per_worker else {}),
+                **r.worker_resources}
+    return pin or {"CPU": 0}
+
+
 def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: bool,
                 max_concurrent: int) -> tune.Tuner:
     the_plan = plan(spec)
     pts = points(spec)
     pin = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
-    resources = pin or {"CPU": 0}
-    trainable = tune.with_resources(run_trial, resources)
+    trainable = tune.with_resources(run_trial, trial_resources(spec, pin))
     callback = MlflowCallback(tracker, the_plan, str(outbox_path(storage, spec.name)))
     exp_path = storage / spec.name
     if resume:

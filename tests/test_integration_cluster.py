@@ -194,9 +194,13 @@ def _checkpoints(storage: Path) -> set[str]:
     return {str(p) for p in storage.glob("_xlt/*/train/finetune-*/checkpoint_*")}
 
 
-def _train_worker_pids() -> list[int]:
+def _pids(title: str) -> list[int]:
     return [p.pid for p in psutil.process_iter(["cmdline"])
-            if any("RayTrainWorker" in part for part in (p.info["cmdline"] or []))]
+            if any(title in part for part in (p.info["cmdline"] or []))]
+
+
+def _train_worker_pids() -> list[int]:
+    return _pids("RayTrainWorker")
 
 
 def test_a_client_with_another_token_is_refused(cluster):
@@ -277,7 +281,8 @@ def test_sweep_spreads_workers_over_nodes_logs_over_http_survives_an_outage_and_
 
 
 def test_a_killed_train_worker_resumes_from_its_last_checkpoint(cluster, tmp_path):
-    space = _space(tmp_path, "wkill", epochs=3, examples=600, resources={"workers": 1, "cpus_per_worker": 1},
+    space = _space(tmp_path, "wkill", epochs=3, examples=600,
+                   resources={"workers": 1, "cpus_per_worker": 1, "executor": "train"},
                    training={"batch_size": 4})  # epochs of a few seconds: the kill lands mid-epoch
     storage = tmp_path / "runs"
     proc = _start(cluster, space, storage, job=True)  # through the Jobs API, as the README shows
@@ -337,7 +342,9 @@ def test_a_killed_sweep_driver_resumes_only_the_missing_cells(cluster, tmp_path)
 
 
 def test_a_removed_worker_node_is_survived_elsewhere(cluster, tmp_path):
-    """Last in this module: it takes a node away (and puts a fresh one back afterwards)."""
+    """Last in this module: it takes a node away (and puts a fresh one back afterwards). One
+    worker, so the stage trains in the trial's own process (``executor: auto``): the trial dies
+    with the node, Tune retries it elsewhere and the stage resumes from its last epoch."""
     c = cluster["cluster"]
     space = _space(tmp_path, "nodeloss", epochs=3, examples=600, resources={"workers": 1, "cpus_per_worker": 1},
                    training={"batch_size": 4})
@@ -345,7 +352,7 @@ def test_a_removed_worker_node_is_survived_elsewhere(cluster, tmp_path):
     proc = _start(cluster, space, storage)
     _wait("epoch 1 in MLflow (its checkpoint registered)", lambda: _epoch_logged(cluster, "nodeloss"),
           timeout=400, every=0.05)
-    pid = _wait("a Train worker", _train_worker_pids)[0]
+    pid = _wait("the trial's process", lambda: _pids("ray::ImplicitFunc"))[0]
     ancestors = {p.pid for p in psutil.Process(pid).parents()}
     raylet = next(w["raylet_pid"] for w in c.state["workers"] if w["raylet_pid"] in ancestors)
     assert len(c.send(op="remove", raylet_pid=raylet)["workers"]) == 1

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
+from orchestrator.space import run_block
 from orchestrator.spec import SpecError, load_spec, load_sweeps, parse_spec
 from tests.conftest import ROOT
 from trainables.tasks import TASKS
@@ -154,6 +155,10 @@ def test_malformed_file_lists_every_problem_with_path_and_allowed_values():
      "resources.placement_strategy: Input should be 'PACK', 'SPREAD', 'STRICT_PACK' or 'STRICT_SPREAD'"),
     ({"name": "x", "resources": {"worker_resources": {"GPU": 1}}},
      "resources.worker_resources: ['GPU'] are set by cpus_per_worker/gpus_per_worker"),
+    ({"name": "x", "resources": {"workers": 2, "executor": "trial"}},
+     "resources.executor: 'trial' runs one worker in the trial's own process, but resources.workers is 2"),
+    ({"name": "x", "resources": {"executor": "inproc"}},
+     "resources.executor: Input should be 'auto', 'train' or 'trial'"),
     ({"name": "x", "model": {"trust_remote_code": "yes please"}},
      "model.trust_remote_code: Input should be a valid boolean"),
 ])
@@ -190,7 +195,22 @@ def test_dry_run_json_plan(capsys):
     # 12 fine-tuning stages + one intermediate model per domain (general, legal): the stage cache
     assert plan["trials"] == 12 and len(plan["cells"]) == 12 and plan["training_stages"] == 14
     assert plan["intermediate_models"] == 2
-    assert plan["per_trial"] == {"train_workers": 1, "cpus": 1.0, "gpus": 0.0}
+    assert plan["per_trial"] == {"train_workers": 1, "executor": "trial", "cpus": 1.0, "gpus": 0.0}
+
+
+def test_where_stages_train_and_what_tune_reserves_per_trial():
+    from orchestrator.tuner import trial_resources
+
+    pin = {"driver_slot": 0.001}
+    one = parse_spec({"name": "x", "resources": {"cpus_per_worker": 4}})
+    assert one.resources.in_trial and trial_resources(one, pin) == {"CPU": 4}  # auto: the trial is the worker
+    gpu = parse_spec({"name": "x", "resources": {"gpus_per_worker": 1, "worker_resources": {"a100": 1}}})
+    assert trial_resources(gpu, pin) == {"CPU": 1, "GPU": 1, "a100": 1}
+    two = parse_spec({"name": "x", "resources": {"workers": 2, "gpus_per_worker": 1}})
+    assert not two.resources.in_trial and trial_resources(two, pin) == pin  # Train reserves the workers
+    train = parse_spec({"name": "x", "resources": {"executor": "train"}})
+    assert not train.resources.in_trial and trial_resources(train, {}) == {"CPU": 0}
+    assert run_block(one, "/s")["resources"]["in_trial"] and not run_block(two, "/s")["resources"]["in_trial"]
 
 
 def test_target_task_problems_name_the_allowed_values():

@@ -3,8 +3,13 @@ evaluation.
 
 ``run_trial(config)`` is the function Ray Tune runs per trial (the supported Train-in-Tune
 shape in Ray 2.60: ``Tuner(TorchTrainer)`` no longer works). Each training stage is its own
-``ray.train.torch.TorchTrainer`` with the trial's worker count; evaluation of every target
-language happens once, at the end of the fine-tuning stage, in the same worker group.
+``ray.train.torch.TorchTrainer`` with the trial's worker count (``resources.executor:
+train``), or, for one worker, runs in the trial's own process (``trial``, the default for one
+worker: ``trainables.session.TrialSession``; the trial then holds the worker's resources);
+evaluation of every target language happens once, at the end of the fine-tuning stage, in the
+same worker group (or process). Heavy imports (torch, transformers, Ray Train) happen inside
+the functions that need them: the sweep driver imports this module for ``run_trial`` and
+never trains.
 
 ``config`` is the resolved trial: the sampled axes (``domain``, ``robust_method``,
 ``noise_magnitude``, ``learning_rate``, ``seed``) merged with the static ``run`` block built
@@ -23,7 +28,8 @@ on the same storage) reuse it. Each trial reports ``intermediate/cache_hit``; it
 carries ``intermediate_cache_key`` (computed by the driver from the same inputs).
 
 Retries and resume: Train runs are named ``{stage}-{trial_id}``, so a retried trial's
-TorchTrainer finds its own checkpoints; a stage that finished writes a small manifest entry
+TorchTrainer finds its own checkpoints (in-trial stages: ``{stage}-{trial_id}/checkpoint_local``,
+the same place for every retry); a stage that finished writes a small manifest entry
 (``stages/{trial_id}/{stage}.json``) with its checkpoint and metrics, and a retried trial
 skips it instead of training it again. A stage whose training diverged (non-finite loss or
 gradients, see ``trainables.loop``) writes its manifest with the reason; the trial fails with
@@ -36,14 +42,8 @@ import json
 import os
 from pathlib import Path
 
-import ray.train
 import ray.tune
-from ray.train.torch import TorchConfig, TorchTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
 
-from trainables import performance as perf
-from trainables.loop import train_loop_per_worker
-from trainables.models import resolve_model
 from trainables.stage_cache import StageCache, intermediate_inputs, intermediate_key
 from trainables.tasks import target_task
 
@@ -55,6 +55,13 @@ def _manifest_path(run: dict, trial_id: str, stage: str) -> Path:
 
 
 def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
+    """A stage in a Ray Train worker group (``resources.executor: train``)."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from trainables.loop import train_loop_per_worker
+
     res = run["resources"]
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -109,17 +116,48 @@ class LocalResult:
         self.checkpoint = type("LocalCheckpoint", (), {"path": checkpoint})()
 
 
+def _in_process(cfg: dict, run: dict, name: str, session_of) -> LocalResult:
+    from trainables.loop import train_loop_per_worker
+
+    ckpt = Path(run["storage"]) / "train" / name / "checkpoint_local"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if run["resources"]["gpus_per_worker"] > 0 else "cpu"
+    session = session_of(device, str(ckpt))
+    try:
+        train_loop_per_worker(cfg, session)
+    finally:
+        if device == "cuda":  # a reused trial process starts its next stage with the memory free
+            import torch
+
+            torch.cuda.empty_cache()
+    return LocalResult(session.last_metrics(), str(ckpt))
+
+
 def local_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalResult:
     """A stage run directly in this process (``trainables.session.LocalSession``): no Ray, no
     Train worker group; the benchmarks' baseline for what a sweep adds around its stages."""
     from trainables.session import LocalSession
 
-    ckpt = Path(run["storage"]) / "train" / name / "checkpoint_local"
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    device = "cuda" if run["resources"]["gpus_per_worker"] > 0 else "cpu"
-    session = LocalSession(device, checkpoint_dir=str(ckpt))
-    train_loop_per_worker(cfg, session)
-    return LocalResult(session.reports[-1] if session.reports else {}, str(ckpt))
+    return _in_process(cfg, run, name, LocalSession)
+
+
+def trial_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalResult:
+    """A stage in the Tune trial's own process (``resources.executor: trial``): the loop runs
+    with a ``TrialSession``; its checkpoint under ``train/{stage}-{trial_id}/checkpoint_local``
+    is what a retried trial resumes from. After a resume that found every epoch done, the
+    final report is handed to Tune again from the checkpoint."""
+    from trainables.session import TrialSession
+
+    sessions = []
+
+    def session_of(device, ckpt):
+        sessions.append(TrialSession(device, ckpt, report_to_tune))
+        return sessions[-1]
+
+    result = _in_process(cfg, run, name, session_of)
+    if report_to_tune and not sessions[0].reports and result.metrics:
+        ray.tune.report(result.metrics)
+    return result
 
 
 def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool, fit=_fit) -> dict:
@@ -170,6 +208,9 @@ def predictions_dir(run: dict, trial_id: str) -> Path:
 
 def stage_config(config: dict) -> dict:
     """The worker-loop config shared by all stages, from a resolved trial config."""
+    from trainables import performance as perf
+    from trainables.models import resolve_model
+
     run = config["run"]
     data_dir = resolve_data_dir(run["data_dir"], run["assets"])
     model = resolve_model(run["model"], run["assets"])
@@ -222,12 +263,14 @@ def _intermediate(config: dict, run: dict, base: dict, trial_id: str, fit) -> tu
 
 
 def run_trial(config: dict) -> None:
-    run_stages(config, ray.tune.get_context().get_trial_id())
+    fit = trial_fit if config["run"]["resources"].get("in_trial") else _fit
+    run_stages(config, ray.tune.get_context().get_trial_id(), fit)
 
 
 def run_stages(config: dict, trial_id: str, fit=_fit) -> dict:
     """Every stage of a trial; returns the fine-tuning stage's {checkpoint, metrics}. ``fit``:
-    ``_fit`` (a TorchTrainer per stage, inside Tune) or ``local_fit`` (in this process)."""
+    ``_fit`` (a TorchTrainer per stage, inside Tune), ``trial_fit`` (in the Tune trial's
+    process) or ``local_fit`` (in this process, no Ray)."""
     run = config["run"]
     base = stage_config(config)
     extra: dict[str, float] = {}
@@ -251,4 +294,4 @@ def run_stages(config: dict, trial_id: str, fit=_fit) -> dict:
                    "weight_decay": run.get("weight_decay", 0.01), "warmup_ratio": run.get("warmup_ratio", 0.1),
                    "select": run.get("select", "last"),
                    "predictions_dir": str(predictions_dir(run, trial_id))},
-                  run, trial_id, "finetune", report_to_tune=fit is _fit, fit=fit)
+                  run, trial_id, "finetune", report_to_tune=fit is not local_fit, fit=fit)
