@@ -10,6 +10,7 @@ logits and predictions must match. Speed is measured by ``benchmarks/run.py``, n
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,20 @@ def test_length_grouped_schedule_sees_every_example_once_and_pads_less(world):
         assert all(len({len(st[k][1]) for st in steps}) == 1 for k in range(len(steps[0])))  # ranks in step
     assert grouped[0].epoch(0) != grouped[0].epoch(1)  # reshuffled every epoch
     assert waste(grouped) < 0.05 < 0.3 < waste(plain)
+
+
+def test_an_in_process_stage_resumes_from_its_checkpoint(trained, tmp_path):
+    """What a retried trial does with ``executor: trial`` (the checkpoint a ``LocalSession`` /
+    ``TrialSession`` keeps): a run that finds every epoch done reports nothing and hands back
+    the report saved with the checkpoint; a run with more epochs resumes after the last one."""
+    cfg, session, ckpt = trained
+    again = LocalSession("cpu", checkpoint_dir=str(tmp_path / "ckpt"))
+    shutil.copytree(ckpt, again.checkpoint_dir)
+    train_loop_per_worker(cfg, again)
+    assert again.reports == [] and again.last_metrics() == json.loads(json.dumps(session.reports[-1]))
+    train_loop_per_worker({**cfg, "epochs": 3}, again)
+    assert [(r["epoch"], r["train/resumed_at_epoch"]) for r in again.reports] == [(3, 2)]
+    assert again.last_metrics()["global_step"] > session.reports[-1]["global_step"]
 
 
 def test_feature_lengths_of_every_feature_shape():
