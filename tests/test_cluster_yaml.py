@@ -47,6 +47,7 @@ def test_cluster_file_is_secure_and_shares_storage(name):
     assert "--dashboard-host=127.0.0.1" in head
     mlflow = " ".join(c for c in config["head_start_ray_commands"] if "mlflow server" in c)
     assert re.search(r"mlflow server --host 127\.0\.0\.1 --port \d+", mlflow)
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false nohup mlflow server" in mlflow  # no idle job runner
     assert "0.0.0.0" not in yaml.safe_dump(config)
     assert "sqlite:///" in mlflow and "--artifacts-destination /mnt/shared/" in mlflow
     # Trial drivers pinned to the head, no Train worker on it; project installed at its pins.

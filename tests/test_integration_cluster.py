@@ -69,7 +69,8 @@ class MlflowServer:
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1", "--backend-store-uri", f"sqlite:///{self.root}/mlflow.db",
              "--artifacts-destination", str(self.root / "artifacts")],
-            stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # as cluster.yaml starts it
         _wait("the MLflow server", self.healthy, timeout=120)
 
     def healthy(self) -> bool:
