@@ -149,17 +149,18 @@ def autoscaler_limits(config_path: str | Path | None) -> dict[str, float]:
 
 def capacity(spec: SweepSpec, resources: dict, grown: dict | None = None) -> int:
     """How many trials the cluster holds at once (Tune does not count Train workers): from
-    what it has now or, on an autoscaling cluster, what it can grow to (``grown``)."""
+    what it has now or, on an autoscaling cluster, what it can grow to (``grown``). A trial
+    needs its workers' GPUs (or, without GPUs, CPUs) and their custom ``worker_resources``;
+    the scarcest of those decides. (``STRICT_SPREAD`` also needs distinct nodes per trial:
+    extra trials then wait for a placement, they do not fail.)"""
     r = spec.resources
-    have = {k: max(resources.get(k, 0), (grown or {}).get(k, 0)) for k in ("CPU", "GPU")}
-    if r.gpus_per_worker > 0:
-        fit = have["GPU"] // (r.workers * r.gpus_per_worker)
-    else:
-        fit = have["CPU"] // (r.workers * r.cpus_per_worker)
+    need = {"GPU": r.workers * r.gpus_per_worker} if r.gpus_per_worker > 0 else {"CPU": r.workers * r.cpus_per_worker}
+    need.update({k: r.workers * v for k, v in r.worker_resources.items()})
+    have = {k: max(resources.get(k, 0), (grown or {}).get(k, 0)) for k in need}
+    fit = min(have[k] // v for k, v in need.items())
     if fit < 1:
-        need = f"{r.workers * r.gpus_per_worker} GPU" if r.gpus_per_worker else \
-            f"{r.workers * r.cpus_per_worker} CPU"
-        raise RuntimeError(f"one trial needs {need} but the Ray cluster has {resources}"
+        short = ", ".join(f"{v:g} {k}" for k, v in need.items())
+        raise RuntimeError(f"one trial needs {short} but the Ray cluster has {resources}"
                            + (f" and can grow to {grown}" if grown else ""))
     return int(fit)
 

@@ -76,6 +76,10 @@ def test_concurrency_follows_the_gpus_the_cluster_can_grow_to(tmp_path):
     two_gpu = parse_spec({"name": "s", "resources": {"workers": 2, "gpus_per_worker": 1}})
     now = {"CPU": 0.0, DRIVER_RESOURCE: 64.0}  # only the head is up
     assert capacity(one_gpu, now, grown) == 8 and capacity(two_gpu, now, grown) == 4
-    with pytest.raises(RuntimeError, match="needs 1.0 GPU"):
+    with pytest.raises(RuntimeError, match="needs 1 GPU"):
         capacity(one_gpu, now, {})
+    a100 = parse_spec({"name": "s", "resources": {"gpus_per_worker": 1, "worker_resources": {"a100": 1}}})
+    assert capacity(a100, now, {**grown, "a100": 3}) == 3  # the scarcest resource decides
+    with pytest.raises(RuntimeError, match="needs 1 GPU, 1 a100"):
+        capacity(a100, now, grown)
     assert autoscaler_limits(tmp_path / "absent.yaml") == {}
