@@ -12,8 +12,10 @@ into the parameters, the first over the clean and perturbed batch stacked; pertu
 output of layer k skips the attack passes' work below k. With delta_0 = 0 and adv_weight < 1
 (the default), the first attack pass is the clean pass (K - 1 attack passes and two plain
 passes). Measured on 2 CPU cores by ``benchmarks/run.py --quick`` (a median-length real batch):
-K=1 1.9x, K=2 2.5x, K=3 3.1x; before the clean-first pass (this script, --quick): K=1 2.1x,
-K=2 2.5x, K=3 3.0x, FreeLB K=2 2.4x, FreeLB K=3 3.3x, RS-RP with one copy 1.1x.
+K=1 1.9x, K=2 2.5x, K=3 3.1x. This script, --quick, two runs on 2 CPU cores, with the
+clean-first pass: K=1 1.5x, K=2 2.1-2.2x, K=3 2.4-2.8x (layer 1: 2.1-2.6x), FreeLB K=2
+2.1-2.2x, FreeLB K=3 2.7-2.8x, RS-RP with one copy 1.0x; before it: K=1 2.1x, K=2 2.5x,
+K=3 3.0x, FreeLB K=2 2.4x, FreeLB K=3 3.3x, RS-RP 1.1x.
 
 The model is a BERT encoder built from a config (no download): ``--quick`` a 2-layer,
 hidden-128 model on a 16 x 64 batch (seconds on a CPU), otherwise BERT-base size on 32 x 128.
