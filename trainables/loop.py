@@ -1,7 +1,9 @@
-"""The Ray Train worker loop: one training stage on N workers (DDP; gloo on CPU, NCCL on GPU).
+"""The worker loop: one training stage on N workers (DDP; gloo on CPU, NCCL on GPU).
 
 The loop reaches its runtime only through a session (``trainables.session``): Ray Train's in a
-sweep, or ``LocalSession`` to run the same stage in this process (benchmarks, tests). The fast
+sweep with several workers per stage, ``TrialSession`` for a one-worker stage in the Tune
+trial's own process, or ``LocalSession`` to run the same stage in this process (benchmarks,
+tests). The fast
 paths (length-grouped batches, bf16 autocast, SDPA, fused AdamW, optional ``torch.compile``)
 and their switches are in ``trainables.performance``; each epoch reports
 ``train/padding_fraction`` (pad tokens / batch tokens) and ``perf/*`` (which fast paths ran).
@@ -409,8 +411,9 @@ def train_step(model, base, method, part: Part, batch: dict, optimizer, schedule
 
 
 def train_loop_per_worker(cfg: dict, session=None) -> None:
-    """One stage on this worker. ``session``: Ray Train's (default) or a
-    ``trainables.session.LocalSession`` (the stage in this process, no Ray)."""
+    """One stage on this worker. ``session``: Ray Train's (default), a
+    ``trainables.session.TrialSession`` (in the Tune trial's process) or a ``LocalSession``
+    (the stage in this process, no Ray)."""
     session = session or RaySession()
     rank, world = session.world()
     nodes = _nodes(session, world)
