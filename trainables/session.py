@@ -8,9 +8,9 @@ each epoch's metrics and checkpoint go.
   in DDP when there are several workers; reports go to Ray Train (and from there to Tune).
 - ``TrialSession`` (``resources.executor: trial``, the default for one worker): rank 0 of 1 in
   the Tune trial's own process, which Tune placed with the worker's CPUs/GPUs. No Train
-  controller, no worker group, no process group: on a 2-core machine that saves about 10 s
-  per stage (a TorchTrainer's fixed start cost), on a GPU cluster the same seconds of every
-  stage of every trial. Reports go straight to Tune; the checkpoint is kept as in
+  controller, no worker group, no process group: on a 2-core machine that saves about 13 s
+  per stage (a TorchTrainer's fixed start cost: ``benchmarks/run.py``, trial_overhead_train),
+  on a GPU cluster the same seconds of every stage of every trial. Reports go straight to Tune; the checkpoint is kept as in
   ``LocalSession``, so a retried trial (``search.max_failures``: its node died, its process
   was killed) resumes the stage from its last epoch as a restarted Train worker group would.
 - ``LocalSession``: rank 0 of 1 in the calling process, no Ray. It runs the *same* loop, so the
