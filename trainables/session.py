@@ -10,9 +10,10 @@ each epoch's metrics and checkpoint go.
   the Tune trial's own process, which Tune placed with the worker's CPUs/GPUs. No Train
   controller, no worker group, no process group: on a 2-core machine that saves about 13 s
   per stage (a TorchTrainer's fixed start cost: ``benchmarks/run.py``, trial_overhead_train),
-  on a GPU cluster the same seconds of every stage of every trial. Reports go straight to Tune; the checkpoint is kept as in
-  ``LocalSession``, so a retried trial (``search.max_failures``: its node died, its process
-  was killed) resumes the stage from its last epoch as a restarted Train worker group would.
+  on a GPU cluster the same seconds of every stage of every trial. Reports go straight to
+  Tune; the checkpoint is kept as in ``LocalSession``, so a retried trial
+  (``search.max_failures``: its node died, its process was killed) resumes the stage from its
+  last epoch as a restarted Train worker group would.
 - ``LocalSession``: rank 0 of 1 in the calling process, no Ray. It runs the *same* loop, so the
   benchmarks can measure what a sweep adds around a stage (``trial_overhead``) and tests can
   compare the fast and plain paths of one stage without starting a cluster. Reports are kept
