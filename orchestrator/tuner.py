@@ -151,8 +151,9 @@ def capacity(spec: SweepSpec, resources: dict, grown: dict | None = None) -> int
     """How many trials the cluster holds at once (Tune does not count Train workers): from
     what it has now or, on an autoscaling cluster, what it can grow to (``grown``). A trial
     needs its workers' GPUs (or, without GPUs, CPUs) and their custom ``worker_resources``;
-    the scarcest of those decides. (``STRICT_SPREAD`` also needs distinct nodes per trial:
-    extra trials then wait for a placement, they do not fail.)"""
+    the scarcest of those decides. Not counted: ``STRICT_SPREAD`` needs ``workers`` distinct
+    nodes per trial; on a cluster with fewer nodes than that for every trial counted here,
+    lower ``search.max_concurrent_trials`` (extra Train runs wait on worker-group timeouts)."""
     r = spec.resources
     need = {"GPU": r.workers * r.gpus_per_worker} if r.gpus_per_worker > 0 else {"CPU": r.workers * r.cpus_per_worker}
     need.update({k: r.workers * v for k, v in r.worker_resources.items()})

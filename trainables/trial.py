@@ -116,7 +116,9 @@ class LocalResult:
         self.checkpoint = type("LocalCheckpoint", (), {"path": checkpoint})()
 
 
-def _in_process(cfg: dict, run: dict, name: str, session_of) -> LocalResult:
+def _in_process(cfg: dict, run: dict, name: str, session_of):
+    """The stage in this process with ``session_of(device, checkpoint_dir)``; returns
+    (result, session)."""
     from trainables.loop import train_loop_per_worker
 
     ckpt = Path(run["storage"]) / "train" / name / "checkpoint_local"
@@ -130,7 +132,7 @@ def _in_process(cfg: dict, run: dict, name: str, session_of) -> LocalResult:
             import torch
 
             torch.cuda.empty_cache()
-    return LocalResult(session.last_metrics(), str(ckpt))
+    return LocalResult(session.last_metrics(), str(ckpt)), session
 
 
 def local_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalResult:
@@ -138,7 +140,7 @@ def local_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalRes
     Train worker group; the benchmarks' baseline for what a sweep adds around its stages."""
     from trainables.session import LocalSession
 
-    return _in_process(cfg, run, name, LocalSession)
+    return _in_process(cfg, run, name, LocalSession)[0]
 
 
 def trial_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalResult:
@@ -148,14 +150,8 @@ def trial_fit(cfg: dict, run: dict, name: str, report_to_tune: bool) -> LocalRes
     final report is handed to Tune again from the checkpoint."""
     from trainables.session import TrialSession
 
-    sessions = []
-
-    def session_of(device, ckpt):
-        sessions.append(TrialSession(device, ckpt, report_to_tune))
-        return sessions[-1]
-
-    result = _in_process(cfg, run, name, session_of)
-    if report_to_tune and not sessions[0].reports and result.metrics:
+    result, session = _in_process(cfg, run, name, lambda device, ckpt: TrialSession(device, ckpt, report_to_tune))
+    if report_to_tune and not session.reports and result.metrics:
         ray.tune.report(result.metrics)
     return result
 
