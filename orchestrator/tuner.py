@@ -207,15 +207,34 @@ def tune_callbacks(callback: MlflowCallback) -> list:
     return [callback, CSVLoggerCallback(), JsonLoggerCallback()]
 
 
-def trial_resources(spec: SweepSpec, pin: dict) -> dict:
+def trial_resources(spec: SweepSpec, pin: dict, in_trial: bool | None = None) -> dict:
     """What Tune reserves for one trial's process: the worker's CPUs, GPUs and custom
     resources when its stages train in it (``resources.executor: trial``); else a sliver of
-    the head's ``driver_slot`` (its Train workers reserve their own)."""
+    the head's ``driver_slot`` (its Train workers reserve their own). ``in_trial``: the
+    sweep's recorded executor (``executor_of``), default: the spec's."""
     r = spec.resources
-    if r.in_trial:
+    if r.in_trial if in_trial is None else in_trial:
         return {"CPU": r.cpus_per_worker, **({"GPU": r.gpus_per_worker} if r.gpus_per_worker else {}),
                 **r.worker_resources}
     return pin or {"CPU": 0}
+
+
+def executor_of(storage: Path, spec: SweepSpec, resume: bool) -> bool:
+    """Whether this sweep's stages train in the trial's process. Decided when the sweep starts
+    and recorded next to its outbox: a resumed sweep runs the ``run`` block Tune restored
+    (``trainables.trial.run_trial`` reads ``in_trial`` there), so it keeps that executor and
+    reserves what it needs, whatever the space file says now. A sweep started before the
+    executor existed has no record: Ray Train."""
+    record = outbox_path(storage, spec.name).with_name("executor.json")
+    if not resume:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"in_trial": spec.resources.in_trial}))
+        return spec.resources.in_trial
+    in_trial = bool(json.loads(record.read_text())["in_trial"]) if record.is_file() else False
+    if in_trial != spec.resources.in_trial:
+        print(f"note: this sweep started with resources.executor resolving to "
+              f"{'trial' if in_trial else 'train'}; --resume keeps it", file=sys.stderr)
+    return in_trial
 
 
 def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: bool,
@@ -223,7 +242,8 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
     the_plan = plan(spec)
     pts = points(spec)
     pin = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
-    trainable = tune.with_resources(run_trial, trial_resources(spec, pin))
+    in_trial = executor_of(storage, spec, resume)
+    trainable = tune.with_resources(run_trial, trial_resources(spec, pin, in_trial))
     callback = MlflowCallback(tracker, the_plan, str(outbox_path(storage, spec.name)))
     exp_path = storage / spec.name
     if resume:
@@ -251,8 +271,11 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
                                     num_samples=len(pts), max_concurrent_trials=max_concurrent,
                                     trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(storage), callbacks=tune_callbacks(callback),
+                                  # in the trial's process a dead worker is a failed trial: its
+                                  # restarts (search.worker_failures) become Tune retries
                                   failure_config=tune.FailureConfig(
-                                      max_failures=spec.search.max_failures),
+                                      max_failures=spec.search.max_failures
+                                      + (spec.search.worker_failures if in_trial else 0)),
                                   verbose=1),
     )
     return tuner

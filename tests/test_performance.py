@@ -172,9 +172,11 @@ def test_an_in_process_stage_resumes_from_its_checkpoint(trained, tmp_path):
     shutil.copytree(ckpt, again.checkpoint_dir)
     train_loop_per_worker(cfg, again)
     assert again.reports == [] and again.last_metrics() == json.loads(json.dumps(session.reports[-1]))
+    Path(again.checkpoint_dir).rename(again.checkpoint_dir + ".old")  # killed while replacing it
     train_loop_per_worker({**cfg, "epochs": 3}, again)
     assert [(r["epoch"], r["train/resumed_at_epoch"]) for r in again.reports] == [(3, 2)]
     assert again.last_metrics()["global_step"] > session.reports[-1]["global_step"]
+    assert not Path(again.checkpoint_dir + ".old").exists()
 
 
 def test_feature_lengths_of_every_feature_shape():

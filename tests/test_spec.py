@@ -213,6 +213,17 @@ def test_where_stages_train_and_what_tune_reserves_per_trial():
     assert run_block(one, "/s")["resources"]["in_trial"] and not run_block(two, "/s")["resources"]["in_trial"]
 
 
+def test_a_resumed_sweep_keeps_the_executor_it_started_with(tmp_path, capsys):
+    from orchestrator.tuner import executor_of
+
+    one = parse_spec({"name": "x"})
+    train = parse_spec({"name": "x", "resources": {"executor": "train"}})
+    assert executor_of(tmp_path / "new", one, resume=False) is True
+    assert executor_of(tmp_path / "new", train, resume=True) is True  # the restored run block's
+    assert "keeps it" in capsys.readouterr().err
+    assert executor_of(tmp_path / "old", one, resume=True) is False  # started before the executor existed
+
+
 def test_target_task_problems_name_the_allowed_values():
     problems = "\n".join(_problems({"name": "x", "target": {"task": "xquda"}}))
     assert "target.task: unknown target task 'xquda' (did you mean 'xquad'?)" in problems

@@ -206,9 +206,10 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
     ``amp``: the autocast dtype (``trainables.performance``); ``sort=False`` keeps feature
     order (the plain path the equality test compares with)."""
     rank, world = rank_world
+    rows = [list(s.features) for s in sets]  # Arrow views: each row converted once, here
     pooled, unique, first_of = [], [], {}
-    for k, s in enumerate(sets):
-        for i, f in enumerate(s.features):
+    for k, features in enumerate(rows):
+        for i, f in enumerate(features):
             key = _input_key(f)
             if key not in first_of:
                 first_of[key] = len(unique)
@@ -224,7 +225,7 @@ def run_eval(model, fam, sets: list[EvalSet], batch_size: int, pad_id: int, devi
     local = []
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        feats = [sets[unique[j][0]].features[unique[j][1]] for j in idx]
+        feats = [rows[unique[j][0]][unique[j][1]] for j in idx]
         batch = {k: v.to(device) for k, v in fam.collate(feats, pad_id).items()}
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
         with perf.autocast(device, amp):

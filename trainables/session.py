@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 METRICS = "metrics.json"  # the report that came with a checkpoint (LocalSession, TrialSession)
+OLD = ".old"  # suffix of the checkpoint being replaced
 
 
 class RaySession:
@@ -96,7 +97,10 @@ class LocalSession:
 
     @contextmanager
     def restored(self):
+        """The checkpoint; if the process died while replacing it, the previous one (put back)."""
         d = self.checkpoint_dir
+        if d is not None and not Path(d).exists() and (Path(d + OLD) / "state.pt").is_file():
+            Path(d + OLD).rename(d)
         yield d if d is not None and (Path(d) / "state.pt").is_file() else None
 
     def report(self, metrics: dict, directory: str | None = None) -> None:
@@ -105,8 +109,14 @@ class LocalSession:
             tmp = tempfile.mkdtemp(dir=Path(self.checkpoint_dir).parent)
             shutil.copytree(directory, tmp, dirs_exist_ok=True)
             (Path(tmp) / METRICS).write_text(json.dumps(metrics, default=float))
-            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-            Path(tmp).rename(self.checkpoint_dir)
+            # Replace by renames, so a process killed at any point leaves a whole checkpoint
+            # (``restored`` falls back to the previous one): current -> old, new -> current.
+            current, old = Path(self.checkpoint_dir), Path(self.checkpoint_dir + OLD)
+            if current.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                current.rename(old)
+            Path(tmp).rename(current)
+            shutil.rmtree(old, ignore_errors=True)
 
     def last_metrics(self) -> dict:
         """The last report; after a resume that found every epoch done (so nothing was
