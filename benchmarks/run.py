@@ -39,7 +39,7 @@ name                        ours vs baseline                              goal
 ==========================  ============================================  =====================
 
 Data: realistic lengths without a download. Sentence pairs are built from the XQuAD fixture
-(``../shared/fixtures/xquad``, or ``$XLT_FIXTURES/xquad``): a Wikipedia sentence of a paragraph
+(``tests/fixtures/xquad`` in the repository): a Wikipedia sentence of a paragraph
 as premise, a question as hypothesis (MNLI-like lengths, about 45 tokens, a long tail), in
 the 12 XQuAD languages for evaluation and in English for training. The tokenizer is a
 WordPiece trained on those texts on the spot; the model is a BERT built from a config and
@@ -86,10 +86,7 @@ SENTENCE = re.compile(r"(?<=[.!?。।؟])\s*")
 
 
 def fixtures() -> Path:
-    base = Path(os.environ.get("XLT_FIXTURES", ROOT.parent / "shared" / "fixtures"))
-    if not (base / "xquad" / "xquad.en.json").is_file():
-        raise SystemExit(f"benchmarks need the XQuAD fixture at {base}/xquad (set XLT_FIXTURES)")
-    return base / "xquad"
+    return ROOT / "tests" / "fixtures" / "xquad"
 
 
 def xquad_pairs(lang: str, every_sentence: bool = False) -> list[PairExample]:

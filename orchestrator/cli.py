@@ -6,8 +6,21 @@
     xlt-sweep --space F --resume                            # continue an interrupted sweep
     xlt-sweep --space search_spaces/robust_xlt.yaml --study mbert-pawsx   # one study of several
 
+Before Ray starts: the space file validates (every problem at once, with its line:column),
+the storage is locked for this sweep (``orchestrator.storage_lock``: a second launch on the
+same ``--storage`` is refused, naming the holder), and every local data file the trials will
+read exists and parses (``orchestrator.preflight``). Once Ray is up and the concurrency is
+known, the storage the sweep needs at its peak is compared with the free bytes.
+
+Ctrl-C: the first interrupt stops the sweep gracefully (Tune saves its state; the running
+trials stop, each leaving a whole checkpoint whose report a ``--resume`` delivers); their
+MLflow runs and the sweep's are closed as KILLED with the reason "interrupted", the summary
+says how many trials finished and how many are left, and the exit code is 130. A second
+interrupt aborts at once.
+
 Exit codes: 0 all trials finished; 1 some trial failed (the sweep still ran the rest);
-2 the space file or the command line is wrong (nothing was started).
+2 the space file, the data, the storage or the command line is wrong (nothing was started);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -47,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                         "sqlite:///<storage>/mlflow.db)")
     p.add_argument("--max-concurrent-trials", type=int, default=None,
                    help="override the space file / cluster-derived concurrency")
+    p.add_argument("--no-storage-check", action="store_true",
+                   help="start even when the storage estimate does not fit in the free space")
     p.add_argument("--cluster-config", default=None,
                    help="autoscaler cluster file, to size concurrency by what the cluster can grow "
                         "to (default with --address: ~/ray_bootstrap_config.yaml, which `ray up` "
@@ -105,17 +120,41 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from orchestrator import preflight
     from orchestrator.space import plan
 
     plans = [plan(spec) for spec in specs]
+    storage = Path(args.storage).resolve()
     if args.dry_run:
+        for spec, the_plan in zip(specs, plans):
+            the_plan["storage"] = preflight.estimate_storage(
+                spec, the_plan["trials"], args.max_concurrent_trials or spec.search.max_concurrent_trials
+                or _local_capacity(spec))
         if args.json:
             print(json.dumps(plans[0] if len(plans) == 1 else plans, indent=2))
         for i, the_plan in enumerate([] if args.json else plans):
             print("\n" * (i > 0), end="")
             _print_plan(the_plan)
+            print(preflight.describe(the_plan["storage"]) + f", with {the_plan['storage']['concurrent']} "
+                  f"trial(s) at once; free at {storage}: {preflight.human(preflight.free_bytes(storage))}")
         return 0
-    storage = Path(args.storage).resolve()
+    from orchestrator.storage_lock import StorageLock, StorageLocked
+
+    try:
+        lock = StorageLock(storage).acquire()
+    except StorageLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot use --storage {storage}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    problems = [p for spec in specs for p in preflight.check_data(spec)]
+    if problems:
+        problems = list(dict.fromkeys(problems))
+        print(f"error: {len(problems)} data problem{'s' * (len(problems) != 1)} (nothing was started):\n"
+              + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
+        lock.release()
+        return 2
     several = len(specs) > 1
     resume = {}
     for spec in specs:  # check every sweep before starting any
@@ -139,10 +178,23 @@ def main(argv: list[str] | None = None) -> int:
         if several:
             print(f"\n== study {spec.name} ({len(codes) + 1}/{len(specs)})")
         codes.append(_run(spec, the_plan, storage, args, resume[spec.name]))
+        if codes[-1] in (2, INTERRUPTED):  # interrupted, or refused: the next studies do not start
+            break
     if several:
         print(f"\n{len(specs)} studies: " + ", ".join(
-            f"{s.name} {'ok' if c == 0 else 'with failed trials'}" for s, c in zip(specs, codes)))
-    return max(codes)
+            f"{s.name} {'ok' if c == 0 else 'with failed trials' if c == 1 else 'not finished'}"
+            for s, c in zip(specs, codes)) + "".join(f", {s.name} not started" for s in specs[len(codes):]))
+    return INTERRUPTED if INTERRUPTED in codes else max(codes)
+
+
+INTERRUPTED = 130
+
+
+def _local_capacity(spec) -> int:
+    """Trials a local Ray on this machine holds at once (its CPUs / one trial's), for plans
+    made before Ray starts."""
+    r = spec.resources
+    return max(1, int((os.cpu_count() or 1) // max(r.workers * r.cpus_per_worker, 1e-9)))
 
 
 def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
@@ -173,16 +225,33 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
         T.capacity(spec, resources, grown)
     print(f"Ray resources: {resources}" + (f" (autoscaler: up to {grown})" if grown else "")
           + f"; up to {concurrent} trial(s) at once")
+    from orchestrator import preflight
+
+    estimate = preflight.estimate_storage(spec, the_plan["trials"], concurrent)
+    print(preflight.describe(estimate))
+    too_small = None if args.no_storage_check else preflight.check_space(storage, estimate)
+    if too_small:
+        print(f"error: {too_small} (or pass --no-storage-check)", file=sys.stderr)
+        return 2
     remote = "://" in uri and not uri.startswith(("sqlite:", "file:"))
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
     tuner = T.build_tuner(spec, storage, tracker, resume, concurrent)
-    results = tuner.fit()
-    summary = T.summarize(results, spec.search.metric)
+    with _interrupts():
+        results = tuner.fit()
+    summary = T.summarize(results, spec.search.metric, the_plan["trials"])
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
-    cache = _close_sweep(tracker, Outbox(tracker, str(T.outbox_path(storage, spec.name))), the_plan, summary)
-    print(f"\n{summary['finished']}/{summary['trials']} trials finished, {summary['failed']} "
-          f"failed, {summary['wall_s']} s")
+    summary.update(_bytes_left(storage / "_xlt" / spec.name, summary["finished"]))
+    outbox = Outbox(tracker, str(T.outbox_path(storage, spec.name)))
+    for r in summary["rows"]:
+        if r["status"] == "INTERRUPTED":  # started (or queued): its run goes back to RUNNING on --resume
+            outbox.submit("end", r["trial"], status="KILLED", optional=True,
+                          reason="interrupted (Ctrl-C); xlt-sweep ... --resume continues it from its last checkpoint")
+    cache = _close_sweep(tracker, outbox, the_plan, summary)
+    left = f", {summary['left']} left (interrupted)" if summary["interrupted"] else ""
+    print(f"\n{summary['finished']}/{the_plan['trials']} trials finished, {summary['failed']} "
+          f"failed{left}, {summary['wall_s']} s; storage left by the sweep: "
+          f"{preflight.human(summary['storage/bytes_left'])}")
     if cache.get("stage_cache/distinct_keys"):
         print(f"stage cache: {cache['stage_cache/trainings']} intermediate model(s) trained by this sweep, "
               f"{cache['stage_cache/hits']} reuse(s), {cache['stage_cache/distinct_keys']} configuration(s)")
@@ -191,9 +260,70 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
               f"{spec.search.metric}={T.fmt(r[spec.search.metric])} score={T.fmt(r['score'])} "
               f"{r['status']} {r['error']}")
     if summary["failed"]:
-        print(f"{summary['failed']} trial(s) failed; the reason of each is the tag xlt.error of its MLflow run")
-    print(f"MLflow: mlflow ui --backend-store-uri {redact_uri(uri)}  (experiment '{spec.name}')")
+        print(f"{summary['failed']} trial(s) failed; the reason of each is the tag xlt.error of its MLflow run "
+              f"(the traceback: its artifact error.txt)")
+    if any(r["error"].startswith("storage full") for r in summary["rows"]):
+        print(_what_to_free(storage), file=sys.stderr)
+    ui = _runs_page(uri, cache.get("experiment_id"))
+    print(f"MLflow: mlflow ui --backend-store-uri {redact_uri(uri)}  (experiment '{spec.name}')"
+          + (f"\n  runs page: {ui}" if ui else ""))
+    if summary["interrupted"]:
+        print(f"interrupted: {summary['left']} trial(s) left; continue with the same command and --resume")
+        return INTERRUPTED
     return 1 if summary["failed"] else 0
+
+
+class _interrupts:
+    """While the sweep runs: the first Ctrl-C goes to Tune (it stops the trials and saves its
+    state, then puts this handler back); a second one ends the process at once, exit 130."""
+
+    def __enter__(self):
+        import signal
+
+        def abort(signum, frame):
+            print("\nsecond interrupt: aborting now (the last saved state is what --resume continues)",
+                  file=sys.stderr, flush=True)
+            os._exit(INTERRUPTED)
+
+        self.previous = signal.signal(signal.SIGINT, abort)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _bytes_left(sweep_dir: Path, finished: int) -> dict:
+    """What the sweep's own folder holds now (checkpoints kept, predictions, manifests)."""
+    total = sum(p.stat().st_size for p in sweep_dir.rglob("*") if p.is_file() and not p.is_symlink()) \
+        if sweep_dir.is_dir() else 0
+    return {"storage/bytes_left": total, "storage/bytes_left_per_finished_trial": total // max(1, finished)}
+
+
+def _what_to_free(storage: Path) -> str:
+    from orchestrator import preflight
+
+    parts = sorted(((sum(f.stat().st_size for f in p.rglob("*") if f.is_file()), p)
+                    for p in storage.iterdir() if p.is_dir()), reverse=True)[:5] if storage.is_dir() else []
+    biggest = "; ".join(f"{p} {preflight.human(n)}" for n, p in parts)
+    return (f"the storage is full ({preflight.human(preflight.free_bytes(storage))} free at {storage}). Free space "
+            f"there (largest folders: {biggest or 'none'}; a finished sweep's stage_cache/ is only needed to "
+            f"reuse its intermediate models, mlartifacts/ holds the MLflow copies of the predictions), then run "
+            f"the same command with --resume: the failed trials run again")
+
+
+def _runs_page(uri: str, experiment_id: str | None) -> str | None:
+    """The MLflow UI page of the experiment's runs table: on the tracking server itself, or on
+    ``mlflow ui``'s default address for a local store."""
+    if not experiment_id:
+        return None
+    if uri.startswith(("http://", "https://")):
+        base = uri.rstrip("/")
+    else:
+        base = "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs"
 
 
 def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
@@ -210,6 +340,7 @@ def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
     if delivered:
         try:
             cache = outbox.tracker.end_sweep(summary, trial_ids)
+            cache["experiment_id"] = outbox.tracker.experiment_id()
         except Exception as e:  # noqa: BLE001  (the sweep's results are safe in Tune's storage)
             delivered = False
             print(f"warning: could not close the sweep's MLflow run: {str(e)[:300]}", file=sys.stderr)

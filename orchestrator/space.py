@@ -154,6 +154,7 @@ def run_block(spec: SweepSpec, storage: str, cache_root: str | None = None) -> d
         "robust_options": spec.robust.options,
         "resources": {**spec.resources.model_dump(), "in_trial": spec.resources.in_trial},
         "worker_failures": spec.search.worker_failures,
+        "keep_weights": spec.storage.keep_weights,
     }
 
 

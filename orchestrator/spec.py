@@ -12,6 +12,7 @@ One space file describes one sweep. Sections:
 - ``search``: Optuna sampler, samples per cell, metric/mode, ASHA, concurrency, retries.
 - ``resources``: Train workers per trial, CPUs/GPUs (and custom resources) per worker, and
   how the workers are placed across nodes.
+- ``storage``: what a finished trial keeps on ``--storage`` (``keep_weights``).
 - ``studies`` (optional): several sweeps in one file, each the rest of the file with a few
   keys overridden (``load_sweeps``), e.g. a paper's model x task grid.
 
@@ -43,20 +44,24 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.spacefile import Positions, find_space, read_space, shipped_spaces
 from trainables.catalog import CATALOG, DOMAINS
-from trainables.registry import encoder_depth, unknown
+from trainables.registry import encoder_depth, max_positions, model_name_problem, unknown
 from trainables.robust import METHODS
 from trainables.robust.options import MAX_MAGNITUDE, OPTIONS, parse_options
 from trainables.tasks import TASKS
 
 
 class SpecError(ValueError):
-    """All problems of one space file, one per line."""
+    """All problems of one space file, one per line; ``where`` gives the ``(line, column)``
+    of the problems that have a place in the file (shown as ``line:column:`` before them)."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], where: dict[str, tuple[int, int]] | None = None):
         self.problems = problems
+        self.where = dict(where or {})
         head = f"{source}: {len(problems)} problem{'s' * (len(problems) != 1)}"
-        super().__init__("\n".join([head, *(f"  - {p}" for p in problems)]))
+        lines = [f"  - {'{}:{}: '.format(*self.where[p]) if p in self.where else ''}{p}" for p in problems]
+        super().__init__("\n".join([head, *lines]))
 
 
 class _Strict(BaseModel):
@@ -149,6 +154,14 @@ class Model(_Strict):
     tokenizer: str | None = None
     """Defaults to the model's own."""
     trust_remote_code: bool = False
+
+    @field_validator("name", "tokenizer")
+    @classmethod
+    def _loadable(cls, v, info):
+        why = None if v is None else model_name_problem(v, "tokenizer" if info.field_name == "tokenizer" else "model")
+        if why:
+            raise ValueError(why)
+        return v
 
 
 class Recipe(_Strict):
@@ -352,13 +365,13 @@ class Training(_Strict):
     compile: bool = False
     """torch.compile the encoder (pays on long GPU stages only)."""
 
-    @model_validator(mode="after")
-    def _lr_positive(self):
-        lr = self.learning_rate
+    @field_validator("learning_rate")
+    @classmethod
+    def _lr_positive(cls, lr):
         vals = param_values(lr)
         if (vals and min(vals) <= 0) or (isinstance(lr, Range) and lr.low <= 0):
-            raise ValueError("learning_rate must be > 0")
-        return self
+            raise ValueError(f"must be > 0 (got {min(vals) if vals else lr.low})")
+        return lr
 
 
 class Asha(_Strict):
@@ -423,6 +436,15 @@ class Resources(_Strict):
         return v
 
 
+class Storage(_Strict):
+    keep_weights: Literal["none", "last", "best"] = "none"
+    """What a finished trial keeps of its fine-tuned model: ``none`` (its predictions and gold
+    files only: what re-scoring and the report read), ``last`` (the last epoch's weights) or
+    ``best`` (the epoch with the best English dev objective; the last where the task has no
+    English dev set). No finished stage keeps optimizer state; intermediate models live in
+    the stage cache only."""
+
+
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     model: Model = Model()
@@ -433,6 +455,7 @@ class SweepSpec(_Strict):
     seeds: list[int] = Field(default=[0], min_length=1)
     search: Search = Search()
     resources: Resources = Resources()
+    storage: Storage = Storage()
 
     @field_validator("seeds")
     @classmethod
@@ -466,6 +489,10 @@ class SweepSpec(_Strict):
             if isinstance(layer, int) and depth is not None and layer > depth:
                 problems.append(f"robust.options.{method}.layer: {layer} exceeds the depth of {self.model.name} "
                                 f"(allowed: 0 = input word embeddings, 1..{depth} = output of that layer)")
+        longest = max_positions(self.model.name)
+        if longest is not None and self.training.max_length > longest:
+            problems.append(f"training.max_length: {self.training.max_length} exceeds the {longest} positions "
+                            f"of {self.model.name} (allowed: 8..{longest})")
         continuous = isinstance(self.training.learning_rate, Range) or any(
             isinstance(self.robust.magnitude(m), Range) for m in self.robust.methods)
         if self.search.samples_per_cell > 1 and not continuous:
@@ -560,8 +587,41 @@ _SUBPATH = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+|\[\d+\])*: ")
 """A validator's problem that starts with its own key path (``options.rs_rp.layer: ...``)."""
 
 
-def parse_spec(data: Any, source: str = "<spec>") -> SweepSpec:
-    """Validate a parsed YAML document; raise SpecError listing every problem."""
+_LEAD = re.compile(r"^\[studies [^\]]*\] |^")
+_KEYPATH = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*)(?=[: ])")
+
+
+def _key_path(problem: str) -> tuple:
+    """The key path a problem line starts with, as a tuple (``a.b[2]`` -> ``('a', 'b', 2)``)."""
+    m = _KEYPATH.match(problem[_LEAD.match(problem).end():])
+    if not m:
+        return ()
+    return tuple(int(x[1:-1]) if x.startswith("[") else x
+                 for x in re.findall(r"\[\d+\]|[^.\[\]]+", m.group(1)))
+
+
+def _locate(problems: list[str], positions: Positions | None, prefixes: list[tuple]) -> dict:
+    """``{problem: (line, column)}`` for the problems whose key path (or a parent of it) is
+    written in the file; ``prefixes``: where to look first (a study's overrides)."""
+    if positions is None:
+        return {}
+    where = {}
+    for problem in problems:
+        path = _key_path(problem)
+        if not path:
+            continue
+        for prefix in [*prefixes, ()]:
+            at = positions.at.get((*prefix, *path)) if prefix else positions.of(path)
+            if at is not None:
+                where[problem] = at
+                break
+    return where
+
+
+def parse_spec(data: Any, source: str = "<spec>", positions: Positions | None = None,
+               prefixes: list[tuple] | None = None) -> SweepSpec:
+    """Validate a parsed YAML document; raise SpecError listing every problem (with its
+    ``line:column`` where ``positions`` has one)."""
     if not isinstance(data, dict):
         raise SpecError(source, ["(top level): expected a mapping of sections"])
     try:
@@ -580,25 +640,56 @@ def parse_spec(data: Any, source: str = "<spec>") -> SweepSpec:
                 if line not in seen:  # union branches can repeat one problem
                     seen.add(line)
                     problems.append(line)
-        raise SpecError(source, problems) from None
+        raise SpecError(source, problems, _locate(problems, positions, prefixes or [])) from None
 
 
-def _read(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(str(path), ["file not found"])
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise SpecError(str(path), [f"not valid YAML: {e}"]) from None
+def resolve_space(path: str | Path) -> Path:
+    """The space file ``path`` names: a path, or a space shipped with the package."""
+    found = find_space(path)
+    if found is None:
+        shipped = ", ".join(sorted(shipped_spaces())) or "none installed"
+        raise SpecError(str(path), [f"file not found (from {Path.cwd()}); shipped spaces, usable by name "
+                                    f"from any directory: {shipped}"])
+    return found
+
+
+class _Source:
+    """A read space file: its data, key positions and the problems found while reading."""
+
+    def __init__(self, path: str | Path):
+        found = resolve_space(path)
+        self.path = str(found)
+        try:
+            self.data, self.positions, dups = read_space(found)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            problem = f"not valid YAML: {getattr(e, 'problem', None) or e}"
+            raise SpecError(self.path, [problem], {} if mark is None else {
+                problem: (mark.line + 1, mark.column + 1)}) from None
+        self.problems = [m for m, _ in dups]
+        self.where = dict(dups)
+
+    def fail(self, problems: list[str] = (), where: dict | None = None):
+        """Raise every problem of the file: those found reading it, then ``problems``."""
+        everything = [*self.problems, *(p for p in problems if p not in self.problems)]
+        raise SpecError(self.path, everything, {**self.where, **(where or {})}) from None
+
+    def parse(self, data: Any, prefixes: list[tuple] | None = None) -> SweepSpec:
+        try:
+            spec = parse_spec(data, self.path, self.positions, prefixes)
+        except SpecError as e:
+            self.fail(e.problems, e.where)
+        if self.problems:
+            self.fail()
+        return spec
 
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a space file of one sweep (safe YAML only)."""
-    data = _read(path)
-    if isinstance(data, dict) and "studies" in data:
-        raise SpecError(str(path), ["studies: this file holds several sweeps; load it with load_sweeps"])
-    return parse_spec(data, str(path))
+    src = _Source(path)
+    if isinstance(src.data, dict) and "studies" in src.data:
+        src.fail(["studies: this file holds several sweeps; load it with load_sweeps"])
+    return src.parse(src.data)
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -619,7 +710,8 @@ def load_sweeps(path: str | Path, only: list[str] | None = None, data_dir: str |
     shared by every study once. ``only`` picks studies by key (``xlt-sweep --study``);
     ``data_dir`` (``xlt-sweep --data-dir``) replaces ``target.data_dir`` and
     ``intermediate.data_dir`` everywhere (an offline mirror)."""
-    data = _read(path)
+    src = _Source(path)
+    data = src.data
     if data_dir is not None and isinstance(data, dict):
         over = {"target": {"data_dir": data_dir}, "intermediate": {"data_dir": data_dir}}
         data = deep_merge(data, over)
@@ -628,29 +720,32 @@ def load_sweeps(path: str | Path, only: list[str] | None = None, data_dir: str |
                                for k, v in data["studies"].items()}
     if not (isinstance(data, dict) and "studies" in data):
         if only:
-            raise SpecError(str(path), [f"--study {', '.join(only)}: this file has no studies section"])
-        return [parse_spec(data, str(path))]
+            src.fail([f"--study {', '.join(only)}: this file has no studies section"])
+        return [src.parse(data)]
     studies = data.get("studies")
     base = {k: v for k, v in data.items() if k != "studies"}
     if not isinstance(studies, dict) or not studies or not all(isinstance(v, dict) for v in studies.values()):
-        raise SpecError(str(path), ["studies: expected a mapping {study key: {overrides}} with at least one study"])
+        src.fail(["studies: expected a mapping {study key: {overrides}} with at least one study"])
     problems = [f"studies.{k}: a study key must match [A-Za-z0-9][A-Za-z0-9_.-]*" for k in studies
                 if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(k))]
     problems += [f"--study {k}: no such study; allowed: {', '.join(map(str, studies))}"
                  for k in only or [] if k not in studies]
     if problems:
-        raise SpecError(str(path), problems)
-    specs, found = [], {}
+        src.fail(problems, _locate(problems, src.positions, []))
+    specs, found, where = [], {}, {}
     selected = [k for k in studies if not only or k in only]
     for key in selected:
         merged = deep_merge(base, studies[key])
         merged["name"] = f"{merged.get('name', '')}-{key}"
         try:
-            specs.append(parse_spec(merged, str(path)))
+            specs.append(parse_spec(merged, src.path, src.positions, [("studies", key)]))
         except SpecError as e:
             for problem in e.problems:
                 found.setdefault(problem, []).append(str(key))
-    if found:
-        raise SpecError(str(path), [p if len(keys) == len(selected) > 1 else f"[studies {', '.join(keys)}] {p}"
-                                    for p, keys in found.items()])
+                if problem in e.where:
+                    where.setdefault(problem, e.where[problem])
+    if found or src.problems:
+        lines = {p: p if len(keys) == len(selected) > 1 else f"[studies {', '.join(keys)}] {p}"
+                 for p, keys in found.items()}
+        src.fail(list(lines.values()), {lines[p]: at for p, at in where.items()})
     return specs

@@ -66,6 +66,9 @@ TRIAL_PARAMS = ("domain", "intermediate_tasks", "robust_method", "noise_magnitud
 RUN_PARAMS = ("model", "target_task", "languages", "epochs", "batch_size", "max_length",
               "max_examples", "data_dir")
 MAX_BATCH = 1000
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+"""MLflow 3's UI opens an experiment by its kind: a model-training experiment on its runs
+table, not on the GenAI overview (traces, token usage) it shows for one without the tag."""
 
 
 def resolve_tracking_uri(cli_uri: str | None, storage: str) -> str:
@@ -169,6 +172,10 @@ class SweepTracker:
         self.sweep_key = sweep_key
         self.artifact_root = artifact_root
         self.parent_id: str | None = None
+        self.last_epoch: dict[str, float] = {}
+        """Per trial, the last ``epoch`` its run holds: a report of an epoch already logged
+        (replayed by a resumed stage, or handed to Tune again by a retried trial) is skipped,
+        so a run's history holds each epoch once."""
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
@@ -187,7 +194,7 @@ class SweepTracker:
             if exp is None:
                 location = Path(self.artifact_root).resolve().as_uri() if self.artifact_root else None
                 self._experiment_id = self.client.create_experiment(
-                    self.experiment, artifact_location=location)
+                    self.experiment, artifact_location=location, tags={EXPERIMENT_KIND: MODEL_TRAINING})
             else:
                 self._experiment_id = exp.experiment_id
         return self._experiment_id
@@ -223,6 +230,7 @@ class SweepTracker:
         run = self._find(f"tags.`xlt.trial_id` = '{trial_id}' AND "
                          f"tags.`mlflow.parentRunId` = '{self.parent_id}'")
         if run is not None:
+            self.last_epoch[trial_id] = run.data.metrics.get("epoch", 0.0)
             if reopen and run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             if config is None or run.data.params:
@@ -252,9 +260,16 @@ class SweepTracker:
             self.log_metrics(run_id, rows)
         return sum(map(len, chunks))
 
-    def log_metrics(self, run_id: str, rows: list) -> None:
-        """One ``log_batch`` of ``[key, value, timestamp_ms, step]`` rows (at most MAX_BATCH)."""
+    def log_metrics(self, run_id: str, rows: list, trial_id: str | None = None) -> bool:
+        """One ``log_batch`` of ``[key, value, timestamp_ms, step]`` rows (at most MAX_BATCH);
+        False (nothing logged) when the rows are of an epoch the trial's run already holds."""
+        epoch = next((v for k, v, _, _ in rows if k == "epoch"), None)
+        if trial_id is not None and epoch is not None and epoch <= self.last_epoch.get(trial_id, 0.0):
+            return False
         self.client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in rows])
+        if trial_id is not None and epoch is not None:
+            self.last_epoch[trial_id] = epoch
+        return True
 
     def log_predictions(self, run_id: str, folder: Path) -> None:
         """The trial's ``predictions/`` and ``labels/`` folders (official evaluator layout), so
@@ -264,10 +279,14 @@ class SweepTracker:
                 self.client.log_artifacts(run_id, str(Path(folder) / sub), sub)
 
     def end_trial(self, run_id: str, status: str, reason: str | None = None,
-                  tags: dict | None = None) -> None:
+                  tags: dict | None = None, traceback: str | None = None) -> None:
+        """Close a trial's run; ``reason`` (one line) is the tag ``xlt.error``, ``traceback``
+        the artifact ``error.txt``."""
         all_tags = dict(tags or {})
+        if traceback:
+            self.client.log_text(run_id, traceback, "error.txt")
         if reason:
-            all_tags["xlt.error"] = reason[-4900:]  # MLflow tag values are capped at 5000 chars
+            all_tags["xlt.error"] = reason[:4900]  # MLflow tag values are capped at 5000 chars
         if all_tags:
             self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
         self.client.set_terminated(run_id, status=status)
@@ -311,15 +330,17 @@ class SweepTracker:
             return {}
         orphans = {"orphaned_runs": len(self.close_orphans(trial_ids))} if trial_ids is not None else {}
         summary = {**summary, **orphans}
-        failed = summary.get("failed", 0)
+        failed, interrupted = summary.get("failed", 0), summary.get("interrupted", False)
         summary = {**summary, **self.stage_cache_summary()}
         self.client.log_batch(self.parent_id, metrics=[
             Metric(k if "/" in k else f"sweep/{k}", float(v), int(time.time() * 1000), 0)
             for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)])
         self.client.log_text(self.parent_id, json.dumps(summary, indent=2), "summary.json")
-        self.client.set_terminated(self.parent_id,
-                                   status=RunStatus.to_string(RunStatus.FINISHED if not failed
-                                                              else RunStatus.FAILED))
+        if interrupted:
+            self.client.set_tag(self.parent_id, "xlt.error", f"interrupted: {summary.get('left', '?')} trial(s) "
+                                                             f"left; xlt-sweep ... --resume continues")
+        status = RunStatus.KILLED if interrupted else RunStatus.FAILED if failed else RunStatus.FINISHED
+        self.client.set_terminated(self.parent_id, status=RunStatus.to_string(status))
         return {**orphans, **{k: v for k, v in summary.items() if k.startswith("stage_cache/")}}
 
 
@@ -358,6 +379,8 @@ class Outbox:
         self.last_failure: float | None = None
         self.stats = {"delivered_late": 0, "dropped": 0, "max_pending": 0, "outage_s": 0.0}
         self.errors: list[str] = []
+        self.save_failed = False
+        self.full = False
 
     def submit(self, kind: str, trial: str | None = None, **args) -> bool:
         """Queue one operation and try to deliver the queue. While anything is pending, the
@@ -377,7 +400,7 @@ class Outbox:
         while self.pending:
             now = time.monotonic()
             if now < self.retry_at:
-                if now >= deadline:
+                if now >= deadline or self.full:  # a full disk does not empty itself: do not wait
                     return False
                 time.sleep(min(self.retry_at, deadline) - now)
                 continue
@@ -394,6 +417,7 @@ class Outbox:
                           f"{str(e)[:300]}", file=sys.stderr)
                     continue
                 t = time.time()
+                self.full = "disk is full" in str(e) or "No space left" in str(e)
                 if self.first_failure is None:
                     self.first_failure = t
                     print(f"[xlt tracking] MLflow unreachable ({str(e).splitlines()[0][:200]}); "
@@ -403,6 +427,7 @@ class Outbox:
                 self.delay = min(60.0, self.delay * 2)
                 continue
             self.pending.popleft()
+            self.full = False
             if self.last_failure is not None and op["t"] <= self.last_failure:
                 self.stats["delivered_late"] += 1
             if self.first_failure is not None:
@@ -436,13 +461,20 @@ class Outbox:
         elif kind == "trial":
             self.runs[trial] = t.trial_run(trial, a["config"])
         elif kind == "metrics":
-            t.log_metrics(self._run(trial), a["rows"])
+            if not t.log_metrics(self._run(trial), a["rows"], trial):
+                self.stats["duplicates_skipped"] = self.stats.get("duplicates_skipped", 0) + 1
         elif kind == "tag":
             t.tag(self._run(trial), a["key"], a["value"])
         elif kind == "artifacts":
             t.log_predictions(self._run(trial), Path(a["folder"]))
         elif kind == "end":
-            t.end_trial(self._run(trial), a["status"], reason=a.get("reason"), tags=a.get("tags"))
+            if a.get("optional") and trial not in self.runs:
+                try:
+                    self._run(trial)
+                except KeyError:  # never started: it has no run to close
+                    return
+            t.end_trial(self._run(trial), a["status"], reason=a.get("reason"), tags=a.get("tags"),
+                        traceback=a.get("traceback"))
         else:
             raise ValueError(f"unknown tracking operation {kind}")
 
@@ -451,13 +483,22 @@ class Outbox:
         if not self.spill:
             return None
         path = Path(self.spill)
-        path.parent.mkdir(parents=True, exist_ok=True)
         if not self.pending:
             path.unlink(missing_ok=True)
             return None
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pending": list(self.pending), "runs": self.runs}, default=float))
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"pending": list(self.pending), "runs": self.runs}, default=float))
+            os.replace(tmp, path)
+        except OSError as e:  # a full or read-only storage: keep the queue in memory, say so once
+            tmp.unlink(missing_ok=True)
+            if not self.save_failed:
+                print(f"[xlt tracking] cannot keep the tracking queue on disk at {path}: "
+                      f"{e.strerror or e}; {len(self.pending)} call(s) held in memory", file=sys.stderr)
+            self.save_failed = True
+            return None
+        self.save_failed = False
         return str(path)
 
     def load(self) -> int:

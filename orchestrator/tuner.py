@@ -43,6 +43,7 @@ from orchestrator.space import OptunaSpace, plan, points, run_block
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import Outbox, SweepTracker, metric_chunks
 from trainables import stage_cache
+from trainables.failures import FATAL_KEY, one_line
 from trainables.trial import predictions_dir, run_trial
 
 DRIVER_RESOURCE = "driver_slot"
@@ -54,9 +55,11 @@ class MlflowCallback(tune.Callback):
     the experiment the queue is flushed (``XLT_TRACKING_FLUSH_S``) and what is left is saved
     for ``--resume``; delivery figures go to ``tracking_stats.json`` next to it."""
 
-    def __init__(self, tracker: SweepTracker, plan: dict, spill: str):
+    def __init__(self, tracker: SweepTracker, plan: dict, spill: str, max_failures: int):
         self.outbox = Outbox(tracker, spill)
         self.plan = plan
+        self.max_failures = max_failures
+        self.fatal: dict[str, str] = {}
 
     def setup(self, **info):
         replayed = self.outbox.load()
@@ -65,6 +68,7 @@ class MlflowCallback(tune.Callback):
         self.outbox.submit("sweep", plan=self.plan)
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        trial.max_failures = self.max_failures  # a resumed trial that failed deterministically gets its retries back
         self.outbox.runs.pop(trial.trial_id, None)  # re-resolve by tag: the run may have ended
         self.outbox.submit("trial", trial.trial_id, config=trial.config)
 
@@ -72,6 +76,10 @@ class MlflowCallback(tune.Callback):
         self.outbox.submit("tag", trial.trial_id, key="xlt.retries", value=str(trial.run_metadata.num_failures))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        if FATAL_KEY in result:  # a deterministic failure follows (trainables.failures): no retries
+            trial.max_failures = 0
+            self.fatal[trial.trial_id] = str(result[FATAL_KEY])
+            return
         for rows in metric_chunks(result):
             self.outbox.submit("metrics", trial.trial_id, rows=rows)
 
@@ -84,7 +92,9 @@ class MlflowCallback(tune.Callback):
                            tags={"xlt.stopped_early": str(early).lower()})
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.outbox.submit("end", trial.trial_id, status="FAILED", reason=_error_text(trial))
+        text = _error_text(trial)
+        self.outbox.submit("end", trial.trial_id, status="FAILED",
+                           reason=self.fatal.pop(trial.trial_id, None) or one_line(text), traceback=text)
 
     def on_experiment_end(self, trials, **info):
         flush_s = float(os.environ.get("XLT_TRACKING_FLUSH_S", 300))
@@ -94,7 +104,10 @@ class MlflowCallback(tune.Callback):
         self.outbox.flush(wait_s=flush_s)
         self.outbox.save()
         stats = {**self.outbox.stats, "undelivered": len(self.outbox.pending), "errors": self.outbox.errors}
-        Path(self.outbox.spill).with_name("tracking_stats.json").write_text(json.dumps(stats))
+        try:
+            Path(self.outbox.spill).with_name("tracking_stats.json").write_text(json.dumps(stats))
+        except OSError as e:  # a full storage: the driver reports it; the figures are only lost
+            print(f"[xlt tracking] could not write tracking_stats.json: {e.strerror or e}", file=sys.stderr)
 
 
 def trial_dirname(trial) -> str:
@@ -244,7 +257,8 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
     pin = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
     in_trial = executor_of(storage, spec, resume)
     trainable = tune.with_resources(run_trial, trial_resources(spec, pin, in_trial))
-    callback = MlflowCallback(tracker, the_plan, str(outbox_path(storage, spec.name)))
+    max_failures = spec.search.max_failures + (spec.search.worker_failures if in_trial else 0)
+    callback = MlflowCallback(tracker, the_plan, str(outbox_path(storage, spec.name)), max_failures)
     exp_path = storage / spec.name
     if resume:
         stage_cache.coordinator(str(storage / "stage_cache"), pin)
@@ -273,26 +287,31 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
         run_config=tune.RunConfig(name=spec.name, storage_path=str(storage), callbacks=tune_callbacks(callback),
                                   # in the trial's process a dead worker is a failed trial: its
                                   # restarts (search.worker_failures) become Tune retries
-                                  failure_config=tune.FailureConfig(
-                                      max_failures=spec.search.max_failures
-                                      + (spec.search.worker_failures if in_trial else 0)),
+                                  failure_config=tune.FailureConfig(max_failures=max_failures),
                                   verbose=1),
     )
     return tuner
 
 
-def summarize(results, metric: str) -> dict:
+def summarize(results, metric: str, planned: int | None = None) -> dict:
+    """One row per trial Tune knows: FINISHED (its function returned), FAILED (with the
+    one-line reason) or INTERRUPTED (started or queued, not done: ``--resume`` continues it);
+    ``left``: planned trials neither finished nor failed (those Tune never created count too)."""
     rows = []
     for r in results:
         cfg = r.config or {}
         m = r.metrics or {}
         tid = m.get("trial_id") or (Path(r.path).name.removeprefix("trial_") if r.path else "?")
-        status = "FAILED" if r.error else "FINISHED"
+        status = "FAILED" if r.error else "FINISHED" if m.get("done") else "INTERRUPTED"
+        reason = (m.get(FATAL_KEY) or one_line(str(r.error))) if r.error else ""
         rows.append({"trial": tid, "cell": cfg.get("cell", "?"), "seed": cfg.get("seed"),
                      metric: m.get(metric), "score": m.get(f"{cfg.get('run', {}).get('target_task')}/score"),
-                     "status": status, "error": str(r.error).splitlines()[0] if r.error else ""})
+                     "status": status, "error": reason})
     failed = sum(r["status"] == "FAILED" for r in rows)
-    return {"trials": len(rows), "finished": len(rows) - failed, "failed": failed, "rows": rows}
+    finished = sum(r["status"] == "FINISHED" for r in rows)
+    left = max(planned if planned is not None else len(rows), len(rows)) - failed - finished
+    return {"trials": len(rows), "finished": finished, "failed": failed, "left": left,
+            "interrupted": left > 0, "rows": rows}
 
 
 def fmt(v) -> str:

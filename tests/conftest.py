@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"  # real-data cuts, in the repository (see its README)
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +28,6 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def mirror_dir(tmp_path_factory) -> Path:
     """A local mirror in the raw benchmark formats (real fixtures + synthetic files)."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real-data fixtures not found at {FIXTURES}")
     from mirror import build_mirror
 
     return build_mirror(tmp_path_factory.mktemp("mirror"))

@@ -1,6 +1,6 @@
 """A small local mirror in the benchmark's raw formats, for loader and sweep tests.
 
-Real data from ``../shared/fixtures`` where it exists (XQuAD, XCOPA, UD, Tatoeba); formats
+Real data from ``tests/fixtures`` where it exists (XQuAD, XCOPA, UD, Tatoeba); formats
 the fixtures lack are written synthetically in the exact raw layout: PAWS-X ``x-final`` tsv,
 PAN-X ``lang:token<TAB>TAG``, SocialIQA jsonl + labels, English COPA jsonl, XQuAD-R (XQuAD
 plus ``sentences``/``sentence_breaks``), MLQA and TyDiQA-GoldP file names, Mewsli-X jsonl.
@@ -16,7 +16,7 @@ from pathlib import Path
 from trainables.demo_data import write_demo_data
 from trainables.tasks import TYDIQA_NAMES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 XQUAD_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 
 

@@ -165,16 +165,21 @@ def test_length_grouped_schedule_sees_every_example_once_and_pads_less(world):
 
 def test_an_in_process_stage_resumes_from_its_checkpoint(trained, tmp_path):
     """What a retried trial does with ``executor: trial`` (the checkpoint a ``LocalSession`` /
-    ``TrialSession`` keeps): a run that finds every epoch done reports nothing and hands back
-    the report saved with the checkpoint; a run with more epochs resumes after the last one."""
+    ``TrialSession`` keeps): a resumed stage first reports again the report saved with its
+    checkpoint (a process killed after saving it may never have delivered it; MLflow logs each
+    epoch once), then trains what is left: nothing when every epoch is done, else the epochs
+    after the last one."""
     cfg, session, ckpt = trained
     again = LocalSession("cpu", checkpoint_dir=str(tmp_path / "ckpt"))
     shutil.copytree(ckpt, again.checkpoint_dir)
     train_loop_per_worker(cfg, again)
-    assert again.reports == [] and again.last_metrics() == json.loads(json.dumps(session.reports[-1]))
+    last = json.loads(json.dumps(session.reports[-1]))
+    assert again.reports == [{**last, "train/replayed": 1.0}] and again.last_metrics()["epoch"] == last["epoch"]
     Path(again.checkpoint_dir).rename(again.checkpoint_dir + ".old")  # killed while replacing it
+    again.reports.clear()
     train_loop_per_worker({**cfg, "epochs": 3}, again)
-    assert [(r["epoch"], r["train/resumed_at_epoch"]) for r in again.reports] == [(3, 2)]
+    assert [(r["epoch"], r["train/resumed_at_epoch"], r.get("train/replayed")) for r in again.reports] == [
+        (2, 0, 1.0), (3, 2, None)]
     assert again.last_metrics()["global_step"] > session.reports[-1]["global_step"]
     assert not Path(again.checkpoint_dir + ".old").exists()
 

@@ -161,14 +161,7 @@ class StageData:
     def _source(self, task, split: str, lang: str) -> list:
         if self.cfg["data_dir"] == "hub":
             return ["hub", *task.hub_source(split, lang)]
-        if task.from_hub(self.cfg["data_dir"], split, lang):  # its parquet copy in the mirror
-            return source_stamp([D.parquet_path(self.cfg["data_dir"], *task.hub_source(split, lang))])
-        paths = task.mirror_paths(self.cfg["data_dir"], split, lang)
-        if task.mirror_format == "xquad_r" and split == "test":  # every language's file is read
-            paths = [p for lg in task.languages for p in task.mirror_paths(self.cfg["data_dir"], split, lg)]
-        if task.mirror_format == "mewslix" and split == "test":
-            paths = [*paths, paths[0].parent / "candidate_set_entities.jsonl"]
-        return source_stamp(paths)
+        return source_stamp(task.files_read(self.cfg["data_dir"], split, lang))
 
     def _features(self, examples, split: str, lang: str, train: bool, task=None, fam=None, source=None,
                   augment=None):
@@ -306,11 +299,12 @@ class BestDev:
             self.objective, self.epoch, self.state = saved["objective"], saved["epoch"], saved["state"]
 
 
-def _restore(session, model, optimizer, scheduler, best: BestDev | None = None) -> tuple[int, int]:
-    """Load the latest checkpoint if the session has one; return (next epoch, global step)."""
+def _restore(session, model, optimizer, scheduler, best: BestDev | None = None) -> tuple[int, int, dict | None]:
+    """Load the latest checkpoint if the session has one; return (next epoch, global step,
+    the report saved with it or None)."""
     with session.restored() as d:
         if d is None:
-            return 0, 0
+            return 0, 0, None
         if (Path(d) / "diverged.json").is_file():  # only if the driver died before recording it
             raise FloatingPointError(f"this stage diverged before: {(Path(d) / 'diverged.json').read_text()}")
         base = unwrap(model)
@@ -321,11 +315,21 @@ def _restore(session, model, optimizer, scheduler, best: BestDev | None = None) 
         scheduler.load_state_dict(state["scheduler"])
         if best is not None:
             best.load(d)
-    return state["epoch"] + 1, state["global_step"]
+        report = Path(d) / REPORT
+        saved = json.loads(report.read_text()) if report.is_file() else None
+    return state["epoch"] + 1, state["global_step"], saved
 
 
-def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str, best: BestDev | None) -> None:
+REPORT = "report.json"
+"""The epoch's report, saved in its checkpoint: a resumed stage reports it again first, so a
+report whose checkpoint was saved is never lost (the MLflow callback logs each epoch once)."""
+
+
+def _save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str, best: BestDev | None,
+          metrics: dict | None = None) -> None:
     base = unwrap(model)
+    if metrics is not None:
+        (Path(d) / REPORT).write_text(json.dumps(metrics, default=float))
     base.encoder.save_pretrained(Path(d) / "encoder")
     tokenizer.save_pretrained(Path(d) / "encoder")
     torch.save(base.head.state_dict(), Path(d) / "head.pt")
@@ -450,8 +454,11 @@ def train_loop_per_worker(cfg: dict, session=None) -> None:
     warmup = int(cfg.get("warmup_ratio", 0.1) * steps)  # linear warm-up, then linear decay to 0
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
-    best = BestDev() if cfg.get("select", "last") == "best" and data.dev else None
-    start_epoch, step = _restore(session, model, optimizer, scheduler, best)
+    select_best = cfg.get("select", "last") == "best"
+    best = BestDev() if (select_best or cfg.get("keep_weights") == "best") and data.dev else None
+    start_epoch, step, saved = _restore(session, model, optimizer, scheduler, best)
+    if saved is not None:  # the checkpoint's report: a process killed after saving it may not have delivered it
+        session.report({**saved, "train/replayed": 1.0})
     diverged = None
 
     for epoch in range(start_epoch, epochs):
@@ -512,16 +519,16 @@ def train_loop_per_worker(cfg: dict, session=None) -> None:
         if best is not None:
             best.update(base, metrics.get("objective"), epoch + 1, world)
         if epoch + 1 == epochs and data.final:
-            if best is not None:  # evaluate the selected epoch's weights (the checkpoint keeps the last)
+            if best is not None and select_best:  # the selected epoch's weights (the checkpoint keeps the last)
                 last = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
                 best.restore_into(base)
                 metrics.update({"select/best_epoch": best.epoch, "select/best_objective": best.objective})
             metrics.update(_final_evaluation(cfg, data, base, pad_id, device, method, (rank, world), amp))
-            if best is not None:
+            if best is not None and select_best:
                 base.load_state_dict(last)
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
-                _save(model, tokenizer, optimizer, scheduler, epoch, step, d, best)
+                _save(model, tokenizer, optimizer, scheduler, epoch, step, d, best, metrics)
                 session.report(metrics, d)
         else:
             session.report(metrics)

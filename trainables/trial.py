@@ -44,6 +44,7 @@ from pathlib import Path
 
 import ray.tune
 
+from trainables.failures import FATAL_KEY, TrainingDiverged, deterministic
 from trainables.stage_cache import StageCache, intermediate_inputs, intermediate_key
 from trainables.tasks import target_task
 
@@ -86,11 +87,6 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
     if result.error is not None:
         raise result.error
     return result
-
-
-class TrainingDiverged(RuntimeError):
-    """A stage's loss or gradients became non-finite. A property of the configuration (a huge
-    noise radius, a learning rate too high), not a fault: a retry fails again at once."""
 
 
 def _diverged_reason(cfg: dict, stage: str, m: dict) -> str:
@@ -255,12 +251,59 @@ def _intermediate(config: dict, run: dict, base: dict, trial_id: str, fit) -> tu
     cache = StageCache(run["stage_cache"], lease_s=float(os.environ.get("XLT_STAGE_CACHE_LEASE_S", 60)),
                        local_dir=run["assets"])
     encoder, hit, record = cache.get_or_build(key, inputs, owner=trial_id, build=build)
+    _remove(_train_dir(run, "intermediate", trial_id))  # the model lives in the stage cache only
     return encoder, {**_summary("intermediate", record), "intermediate/cache_hit": float(hit)}
 
 
+def _train_dir(run: dict, stage: str, trial_id: str) -> Path:
+    return Path(run["storage"]) / "train" / f"{stage}-{trial_id}"
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def retain(run: dict, trial_id: str, stages: list[str], finetune: dict, keep: str) -> None:
+    """What a finished trial leaves on storage (``storage.keep_weights``): its predictions and
+    manifests always; the fine-tuned weights for ``last`` (the last epoch's) or ``best`` (the
+    best English dev epoch's, written over the last one's); never optimizer state, and never
+    the recipe stages' models (each is only the next stage's start). Idempotent."""
+    for stage in stages:
+        _remove(_train_dir(run, stage, trial_id))
+    ckpt = Path(finetune.get("checkpoint") or "")
+    if keep == "none" or not ckpt.is_dir():
+        _remove(_train_dir(run, "finetune", trial_id))
+        return
+    best = ckpt / "best.pt"
+    if keep == "best" and best.is_file():
+        import torch
+
+        from trainables.models import load_encoder
+
+        state = torch.load(best, weights_only=True)["state"]
+        encoder = load_encoder(str(ckpt / "encoder"))
+        encoder.load_state_dict({k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")})
+        encoder.save_pretrained(ckpt / "encoder")
+        torch.save({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}, ckpt / "head.pt")
+    for name in ("state.pt", "best.pt"):
+        (ckpt / name).unlink(missing_ok=True)
+
+
 def run_trial(config: dict) -> None:
+    """What Tune runs per trial. A deterministic failure (``trainables.failures``: bad data,
+    a configuration refused at run time, divergence, a full storage) is handed to Tune as a
+    last result carrying its one-line reason before it is raised: the sweep's callback then
+    gives the trial no retries."""
     fit = trial_fit if config["run"]["resources"].get("in_trial") else _fit
-    run_stages(config, ray.tune.get_context().get_trial_id(), fit)
+    try:
+        run_stages(config, ray.tune.get_context().get_trial_id(), fit)
+    except Exception as e:
+        reason = deterministic(e, config["run"]["storage"])
+        if reason is not None:
+            ray.tune.report({FATAL_KEY: reason, "objective": float("nan"), "train/loss": float("nan"), "epoch": 0})
+        raise
 
 
 def run_stages(config: dict, trial_id: str, fit=_fit) -> dict:
@@ -273,21 +316,26 @@ def run_stages(config: dict, trial_id: str, fit=_fit) -> dict:
     encoder = base["encoder"]
     if config["domain"] != "none":
         encoder, extra = _intermediate(config, run, base, trial_id, fit)
-    recipe = run.get("recipe") or {}
+    recipe, stages = run.get("recipe") or {}, []
     if recipe.get("enabled", True):
         for key in target_task(run["target_task"]).recipe:
+            stages.append(f"recipe-{key}")
             done = _stage({**base, "encoder": encoder, "recipe_task": key, "robust_method": "none",
                            "noise_magnitude": 0.0, "epochs": recipe["epochs"],
                            "learning_rate": recipe["learning_rate"], "max_examples": recipe["max_examples"]},
                           run, trial_id, f"recipe-{key}", report_to_tune=False, fit=fit)
             encoder = str(Path(done["checkpoint"]) / "encoder")
             extra.update(_summary(f"recipe/{key}", done))
-    return _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
+    done = _stage({**base, "encoder": encoder, "robust_method": config["robust_method"],
                    "noise_magnitude": float(config["noise_magnitude"]),
                    "robust_options": run["robust_options"].get(config["robust_method"], {}),
                    "epochs": run["epochs"], "learning_rate": float(config["learning_rate"]),
                    "max_examples": run["max_examples"], "report_extra": extra,
                    "weight_decay": run.get("weight_decay", 0.01), "warmup_ratio": run.get("warmup_ratio", 0.1),
                    "select": run.get("select", "last"),
+                   "keep_weights": run.get("keep_weights", "none"),
                    "predictions_dir": str(predictions_dir(run, trial_id))},
                   run, trial_id, "finetune", report_to_tune=fit is not local_fit, fit=fit)
+    if fit is not local_fit:  # benchmarks and tests read the checkpoints of an in-process run
+        retain(run, trial_id, stages, done, run.get("keep_weights", "none"))
+    return done

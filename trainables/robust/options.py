@@ -18,10 +18,9 @@ each method reads only its own value.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Options(BaseModel):
@@ -71,17 +70,12 @@ class SmoothingOptions(_Options):
 class AugmentationOptions(_Options):
     synonyms: str = "builtin"
     """A JSON file ``{word: [neighbours]}`` (the counter-fitted neighbour table the paper used),
-    or ``builtin``: the small demo table for the built-in data."""
+    or ``builtin``: the small demo table for the built-in data. Its existence and shape are
+    checked before Ray starts (``orchestrator.preflight``), not here: a table on cluster storage
+    need not exist where a space file is planned (``--dry-run``)."""
     copies: int = Field(default=3, ge=1)
     """c: augmented copies per English training example (paper: 10 for PAWS-X, 3 for XNLI)."""
     keep_original: bool = True
-
-    @field_validator("synonyms")
-    @classmethod
-    def _exists(cls, v):
-        if v != "builtin" and not Path(v).expanduser().is_file():
-            raise ValueError(f"synonym table '{v}' not found (a JSON file {{word: [neighbours]}}, or 'builtin')")
-        return v
 
 
 OPTIONS: dict[str, type[_Options]] = {

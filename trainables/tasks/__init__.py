@@ -136,6 +136,21 @@ class TargetTask:
             return False
         return parquet_path(data_dir, *self.hub_source(split, lang)).is_file()
 
+    def files_read(self, data_dir: str, split: str, lang: str) -> list[Path]:
+        """Every local file the family's loader reads for one split and language of a mirror:
+        its parquet copy when there is one, else the raw benchmark files (XQuAD-R's test reads
+        every language's file, Mewsli-X's also the candidate entities). What the feature
+        cache stamps and what the preflight checks; raises DataError for a split the mirror
+        layout does not have or a pattern that matches nothing."""
+        if self.from_hub(data_dir, split, lang):
+            return [parquet_path(data_dir, *self.hub_source(split, lang))]
+        paths = self.mirror_paths(data_dir, split, lang)
+        if self.mirror_format == "xquad_r" and split == "test":
+            paths = [p for lg in self.languages for p in self.mirror_paths(data_dir, split, lg)]
+        if self.mirror_format == "mewslix" and split == "test":
+            paths = [*paths, paths[0].parent / "candidate_set_entities.jsonl"]
+        return paths
+
     def hub_source(self, split: str, lang: str) -> tuple:
         if split not in self.hub:
             raise DataError(f"{self.key} {split}: no hub source in a format datasets can load; use a "
