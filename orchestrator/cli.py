@@ -296,9 +296,10 @@ class _interrupts:
 
 
 def _bytes_left(sweep_dir: Path, finished: int) -> dict:
-    """What the sweep's own folder holds now (checkpoints kept, predictions, manifests)."""
-    total = sum(p.stat().st_size for p in sweep_dir.rglob("*") if p.is_file() and not p.is_symlink()) \
-        if sweep_dir.is_dir() else 0
+    """What the sweep's trials left in its folder (checkpoints kept, predictions, manifests;
+    not ``assets/``: built-in data, tokenised features and models shared by every trial)."""
+    total = sum(p.stat().st_size for sub in ("train", "stages", "predictions") if (sweep_dir / sub).is_dir()
+                for p in (sweep_dir / sub).rglob("*") if p.is_file() and not p.is_symlink())
     return {"storage/bytes_left": total, "storage/bytes_left_per_finished_trial": total // max(1, finished)}
 
 

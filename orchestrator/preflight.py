@@ -212,7 +212,8 @@ def estimate_storage(spec: SweepSpec, trials: int, concurrent: int) -> dict:
     inter = sum(d != "none" for d in spec.intermediate.domains) * len(spec.seeds)
     files = [p for r in planned_reads(spec) for p in _files_or_empty(r)]
     test_files = [p for r in planned_reads(spec) if r.split == "test" for p in _files_or_empty(r)]
-    test_bytes = sum(_size(p) for p in test_files) if test_files else len(spec.languages) * MB
+    per_language = 64 * 1024 if spec.target.data_dir == "builtin" else MB  # sizes not known before download
+    test_bytes = sum(_size(p) for p in test_files) if test_files else len(spec.languages) * per_language
     terms = {
         "training": 2 * per_checkpoint * max(1, min(concurrent, trials)),
         "stage_cache": inter * w,

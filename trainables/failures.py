@@ -45,6 +45,9 @@ class TrainingDiverged(RuntimeError):
 class StorageFull(OSError):
     """No space left where the trial writes (its message: where, and how much is free)."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 FULL = {errno.ENOSPC, errno.EDQUOT}
 
