@@ -237,8 +237,15 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
     tuner = T.build_tuner(spec, storage, tracker, resume, concurrent)
-    with _interrupts():
-        results = tuner.fit()
+    try:
+        with _interrupts():
+            results = tuner.fit()
+    except (EOFError, OSError) as e:  # Tune reads back what it wrote: truncated on a full disk
+        if preflight.free_bytes(storage) > 16 * (1 << 20):
+            raise
+        print(f"\nerror: Tune could not read back its own state ({type(e).__name__}: {e}); "
+              f"{_what_to_free(storage)}", file=sys.stderr)
+        return 1
     summary = T.summarize(results, spec.search.metric, the_plan["trials"])
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     summary.update(_bytes_left(storage / "_xlt" / spec.name, summary["finished"]))

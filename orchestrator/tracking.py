@@ -283,13 +283,16 @@ class SweepTracker:
         """Close a trial's run; ``reason`` (one line) is the tag ``xlt.error``, ``traceback``
         the artifact ``error.txt``."""
         all_tags = dict(tags or {})
-        if traceback:
-            self.client.log_text(run_id, traceback, "error.txt")
         if reason:
             all_tags["xlt.error"] = reason[:4900]  # MLflow tag values are capped at 5000 chars
         if all_tags:
             self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
         self.client.set_terminated(run_id, status=status)
+        if traceback:  # last, and optional: the artifact store may be the storage that filled up
+            try:
+                self.client.log_text(run_id, traceback, "error.txt")
+            except OSError as e:
+                print(f"[xlt tracking] could not store error.txt of run {run_id}: {e.strerror or e}", file=sys.stderr)
 
     def tag(self, run_id: str, key: str, value) -> None:
         self.client.set_tag(run_id, key, str(value))

@@ -107,8 +107,12 @@ class LocalSession:
         self.reports.append(dict(metrics))
         if directory is not None and self.checkpoint_dir is not None:
             tmp = tempfile.mkdtemp(dir=Path(self.checkpoint_dir).parent)
-            shutil.copytree(directory, tmp, dirs_exist_ok=True)
-            (Path(tmp) / METRICS).write_text(json.dumps(metrics, default=float))
+            try:
+                shutil.copytree(directory, tmp, dirs_exist_ok=True)
+                (Path(tmp) / METRICS).write_text(json.dumps(metrics, default=float))
+            except BaseException:  # a full disk: give back what the partial copy took
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             # Replace by renames, so a process killed at any point leaves a whole checkpoint
             # (``restored`` falls back to the previous one): current -> old, new -> current.
             current, old = Path(self.checkpoint_dir), Path(self.checkpoint_dir + OLD)
