@@ -79,7 +79,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
         time.sleep(0.5)
     second = _run(_cmd(space, storage, tracking, "--resume"))  # while the first holds the storage
     assert second.returncode == 2
-    assert f"in use by another xlt-sweep: host " in second.stderr and f"pid {proc.pid}" in second.stderr
+    assert "in use by another xlt-sweep: host " in second.stderr and f"pid {proc.pid}" in second.stderr
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
