@@ -246,7 +246,7 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
         print(f"\nerror: Tune could not read back its own state ({type(e).__name__}: {e}); "
               f"{_what_to_free(storage)}", file=sys.stderr)
         return 1
-    summary = T.summarize(results, spec.search.metric, the_plan["trials"])
+    summary = T.summarize(results, spec.search.metric, the_plan["trials"], T.trial_statuses(storage / spec.name))
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     summary.update(_bytes_left(storage / "_xlt" / spec.name, summary["finished"]))
     outbox = Outbox(tracker, str(T.outbox_path(storage, spec.name)))

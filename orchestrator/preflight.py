@@ -9,7 +9,8 @@ English train (and dev) split, the benchmark-recipe stages' training data, every
 intermediate tasks, and the RS-DA synonym table. Each must exist and its first lines must
 parse with the very loader the trial uses: line-oriented files (tsv, jsonl, CoNLL-U,
 PAN-X, Tatoeba) are cut to their first ``HEAD_LINES`` lines into a scratch copy of the
-mirror's layout and loaded from there (so a line number in a problem is the real file's);
+mirror's layout (with the other files of their folders, which some loaders pair with them)
+and loaded from there (so a line number in a problem is the real file's);
 JSON documents (SQuAD-style QA) and parquet copies are read whole (one parse). Problems
 name the file and, where the loader knows it, the line; all are listed at once. The
 loaders live with the task families and import torch, so the driver imports torch here, and
@@ -112,6 +113,13 @@ def _head_copy(path: Path, root: Path, scratch: Path) -> None:
             dst.write(line)
 
 
+def _siblings(files: list[Path]) -> list[Path]:
+    """The other files in the folders of ``files``: a loader may read a file's partner (the
+    English side of a Tatoeba pair, SocialIQA's ``*-labels.lst``) next to it."""
+    wanted = set(files)
+    return sorted({p for f in files for p in f.parent.iterdir() if p.is_file() and p not in wanted})
+
+
 def _is_json(path: Path) -> bool:
     with path.open("rb") as f:
         return f.read(1) in (b"{", b"[")
@@ -151,6 +159,11 @@ def check_data(spec: SweepSpec) -> list[str]:
             try:
                 for p in files:
                     _head_copy(p, root, scratch)
+                for sibling in _siblings(files):  # loaders that pair files (Tatoeba, SocialIQA labels)
+                    try:
+                        _head_copy(sibling, root, scratch)
+                    except (UnicodeDecodeError, OSError):
+                        (scratch / sibling.relative_to(root)).unlink(missing_ok=True)
                 examples = family(r.task.family).load(r.task, r.split, r.lang, str(scratch))
             except UnicodeDecodeError as e:
                 problems.append(f"{files[0]}: not UTF-8 text ({e.reason} at byte {e.start}) [{r.why}]")

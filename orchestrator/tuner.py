@@ -293,16 +293,28 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
     return tuner
 
 
-def summarize(results, metric: str, planned: int | None = None) -> dict:
-    """One row per trial Tune knows: FINISHED (its function returned), FAILED (with the
-    one-line reason) or INTERRUPTED (started or queued, not done: ``--resume`` continues it);
+def trial_statuses(exp_path: Path) -> dict[str, str]:
+    """Tune's own status of every trial (TERMINATED, ERROR, RUNNING, PENDING, ...), read from
+    the experiment state it saved last; {} if it cannot be read."""
+    try:
+        return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(exp_path)).trials}
+    except Exception:  # noqa: BLE001  (a truncated state on a full disk: fall back to the results)
+        return {}
+
+
+def summarize(results, metric: str, planned: int | None = None, statuses: dict | None = None) -> dict:
+    """One row per trial Tune knows: FINISHED (Tune terminated it), FAILED (with the one-line
+    reason) or INTERRUPTED (started or queued, not done: ``--resume`` continues it), from
+    Tune's ``statuses`` (``trial_statuses``) or, without them, the last result's ``done``;
     ``left``: planned trials neither finished nor failed (those Tune never created count too)."""
     rows = []
     for r in results:
         cfg = r.config or {}
         m = r.metrics or {}
         tid = m.get("trial_id") or (Path(r.path).name.removeprefix("trial_") if r.path else "?")
-        status = "FAILED" if r.error else "FINISHED" if m.get("done") else "INTERRUPTED"
+        known = (statuses or {}).get(tid)
+        done = known == "TERMINATED" if known else bool(m.get("done"))
+        status = "FAILED" if r.error else "FINISHED" if done else "INTERRUPTED"
         reason = (m.get(FATAL_KEY) or one_line(str(r.error))) if r.error else ""
         rows.append({"trial": tid, "cell": cfg.get("cell", "?"), "seed": cfg.get("seed"),
                      metric: m.get(metric), "score": m.get(f"{cfg.get('run', {}).get('target_task')}/score"),

@@ -106,9 +106,11 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     assert len(list((results.parent / "_xlt" / "intr" / "predictions").iterdir())) == 3
 
 
-def test_a_data_error_at_run_time_fails_once_with_its_reason(tmp_path):
+@pytest.mark.parametrize("executor", ["trial", "train"])
+def test_a_data_error_at_run_time_fails_once_with_its_reason(tmp_path, executor):
     """The preflight reads the first lines; line 120 of the German test file is bad: the trial
-    fails at its final evaluation, is not retried, and says which file and line."""
+    fails when its stage loads the test sets, is retried neither by Tune nor (``executor:
+    train``) by Ray Train, and says which file and line."""
     from trainables.demo_data import write_demo_data
 
     data = write_demo_data(tmp_path / "data")
@@ -116,9 +118,10 @@ def test_a_data_error_at_run_time_fails_once_with_its_reason(tmp_path):
     lines = test.read_text().splitlines(keepends=True)
     test.write_text("".join(lines[:119] + ["broken line without tabs\n"] + lines[119:]))
     space = _space(tmp_path, "bad", methods=("none",), epochs=1, target={"data_dir": str(data)},
-                   search={"max_failures": 3})
+                   search={"max_failures": 3, "worker_failures": 2}, resources={"executor": executor})
     proc = _run(_cmd(space, tmp_path / "runs", tmp_path / "mlflow.db"))
     assert proc.returncode == 1
+    assert "Training failed due to worker errors" not in proc.stdout + proc.stderr  # no worker-group restart
     client, _, parents, (child,) = _runs(tmp_path / "mlflow.db", "bad")
     assert child.info.status == "FAILED" and "xlt.retries" not in child.data.tags
     reason = child.data.tags["xlt.error"]

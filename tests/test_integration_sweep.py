@@ -145,9 +145,10 @@ def test_stage_cache_trains_each_intermediate_model_once_with_concurrent_trials(
         assert len({r.data.metrics["intermediate/train/loss"] for r in runs}) == 1
     entries = sorted(p.parent.name for p in (storage / "stage_cache").glob("*/entry.json"))
     assert entries == sorted(by_key)
-    trained = sorted((storage / "train").glob("intermediate-*")) + sorted(
-        (storage / "_xlt" / "icache" / "train").glob("intermediate-*"))
-    assert len(trained) == 2, trained  # two Train runs of the intermediate stage, not four
+    trained = sorted((storage / "_xlt" / "icache" / "stages").glob("*/intermediate.json"))
+    assert len(trained) == 2, trained  # two trainings of the intermediate stage, not four
+    # the intermediate models live in the stage cache only: no training folder is left
+    assert not list((storage / "_xlt" / "icache" / "train").glob("intermediate-*"))
 
     spec.update(name="icache-later")  # a later sweep on the same storage: all hits
     spec["robust"] = {"methods": ["none"]}
@@ -216,7 +217,7 @@ def test_failed_trial_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tmp
     shutil.copytree(demo_dir, mirror)
     bad = mirror / "intermediate" / "contract_nli" / "train.tsv"
     lines = bad.read_text(encoding="utf-8").splitlines()
-    lines[4] = lines[4].rsplit("\t", 1)[0] + "\tperhaps"
+    lines[899] = lines[899].rsplit("\t", 1)[0] + "\tperhaps"  # beyond the lines the preflight reads
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
     space = _space(tmp_path, "ifail", target={"data_dir": str(mirror)},
                    robust={"methods": ["none"], "noise_magnitude": None},
@@ -232,5 +233,5 @@ def test_failed_trial_is_marked_failed_with_its_reason_and_the_sweep_goes_on(tmp
     status = {c.data.params["domain"]: c for c in children}
     assert status["none"].info.status == "FINISHED"
     assert status["legal"].info.status == "FAILED"
-    assert "train.tsv:5: label 'perhaps' is not one of" in status["legal"].data.tags["xlt.error"]
+    assert "train.tsv:900: label 'perhaps' is not one of" in status["legal"].data.tags["xlt.error"]
     assert parents[0].info.status == "FAILED"

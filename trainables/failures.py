@@ -42,6 +42,11 @@ class TrainingDiverged(RuntimeError):
     noise radius, a learning rate too high), not a fault: a retry fails again at once."""
 
 
+class StageFailed(RuntimeError):
+    """A deterministic failure of a Ray Train stage, raised again in the trial's process from
+    the reason its rank 0 recorded (``trainables.loop.train_loop_per_worker``)."""
+
+
 class StorageFull(OSError):
     """No space left where the trial writes (its message: where, and how much is free)."""
 
@@ -85,7 +90,7 @@ def _causes(e: BaseException, depth: int = 0):
 def deterministic(e: BaseException, storage: str | None = None) -> str | None:
     """The one-line reason when ``e`` (or what it wraps) is a deterministic failure, else None."""
     for c in _causes(e):
-        if isinstance(c, StorageFull):
+        if isinstance(c, StorageFull | StageFailed):
             return str(c)
         if isinstance(c, OSError) and c.errno in FULL:
             return str(storage_full(c, storage))

@@ -69,6 +69,7 @@ import torch.distributed as dist
 from trainables import data as D
 from trainables import performance as perf
 from trainables.catalog import intermediate_task
+from trainables.failures import deterministic
 from trainables.mixing import BatchSchedule, MultiTaskModel, Part, collate, split_cap
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
@@ -418,7 +419,31 @@ def train_step(model, base, method, part: Part, batch: dict, optimizer, schedule
 def train_loop_per_worker(cfg: dict, session=None) -> None:
     """One stage on this worker. ``session``: Ray Train's (default), a
     ``trainables.session.TrialSession`` (in the Tune trial's process) or a ``LocalSession``
-    (the stage in this process, no Ray)."""
+    (the stage in this process, no Ray).
+
+    In a Ray Train worker group (``cfg["fatal_file"]`` set by the driver), a deterministic
+    failure (``trainables.failures``: bad data, a configuration refused at run time, a full
+    storage) ends the worker normally with its reason written to that file by rank 0: raised,
+    it would make Ray Train restart the worker group only to fail the same way. The driver
+    raises it from the file (``trainables.trial._fit``). Such failures happen while the stage
+    loads its data and model, before any collective, identically on every rank."""
+    if not cfg.get("fatal_file"):
+        return _train_loop(cfg, session)
+    try:
+        return _train_loop(cfg, session)
+    except Exception as e:
+        reason = deterministic(e, str(Path(cfg["fatal_file"]).parent))
+        if reason is None:
+            raise
+        if (session or RaySession()).world()[0] == 0:
+            Path(cfg["fatal_file"]).parent.mkdir(parents=True, exist_ok=True)
+            import traceback
+
+            Path(cfg["fatal_file"]).write_text(json.dumps({"reason": reason, "traceback": traceback.format_exc()}))
+        return None
+
+
+def _train_loop(cfg: dict, session=None) -> None:
     session = session or RaySession()
     rank, world = session.world()
     nodes = _nodes(session, world)

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import ray.tune
 
-from trainables.failures import FATAL_KEY, TrainingDiverged, deterministic
+from trainables.failures import FATAL_KEY, StageFailed, TrainingDiverged, deterministic
 from trainables.stage_cache import StageCache, intermediate_inputs, intermediate_key
 from trainables.tasks import target_task
 
@@ -64,9 +64,10 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
     from trainables.loop import train_loop_per_worker
 
     res = run["resources"]
+    fatal = Path(run["storage"]) / "train" / name / "fatal.json"
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=cfg,
+        train_loop_config={**cfg, "fatal_file": str(fatal)},
         torch_config=TorchConfig(backend="nccl" if res["gpus_per_worker"] > 0 else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=res["workers"], use_gpu=res["gpus_per_worker"] > 0,
@@ -83,7 +84,12 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
             callbacks=[TuneReportCallback()] if report_to_tune else [],
         ),
     )
+    fatal.unlink(missing_ok=True)
     result = trainer.fit()
+    if fatal.is_file():  # rank 0 recorded a deterministic failure: no worker-group restart was spent on it
+        record = json.loads(fatal.read_text())
+        fatal.unlink()
+        raise StageFailed(record["reason"]) from StageFailed(f"in the Train worker (rank 0):\n{record['traceback']}")
     if result.error is not None:
         raise result.error
     return result
