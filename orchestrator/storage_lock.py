@@ -24,6 +24,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ class StorageLock:
                                 f"per storage; wait for it, stop it (Ctrl-C), or use another --storage") from None
         info = {"host": socket.gethostname(), "pid": os.getpid(),
                 "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv)}
+                "command": " ".join(_redact(a) for a in sys.argv)}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
@@ -66,6 +67,13 @@ class StorageLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def _redact(arg: str) -> str:
+    """An argument without the credentials a URI may carry (``scheme://user:secret@host``, a
+    query string): the lock file is readable by everyone who can read the storage."""
+    arg = re.sub(r"(?<=://)[^/@\s]+@", "***@", arg)
+    return re.sub(r"(://[^\s?]*)\?\S*", r"\1?***", arg)
 
 
 def _read_holder(fd: int) -> str:

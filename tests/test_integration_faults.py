@@ -66,22 +66,27 @@ def _epochs(client, run) -> list[int]:
 
 
 def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_epoch(tmp_path):
-    space, storage, tracking = _space(tmp_path, "intr"), tmp_path / "runs", tmp_path / "mlflow.db"
+    space, storage, tracking = _space(tmp_path, "intr", epochs=12), tmp_path / "runs", tmp_path / "mlflow.db"
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches the group, not one pid
     proc = subprocess.Popen(_cmd(space, storage, tracking), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "XLT_TRACKING_FLUSH_S": "20"})
-    results = storage / "intr"
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "XLT_TRACKING_FLUSH_S": "20"},
+                            start_new_session=True)
+    results, lock = storage / "intr", storage / ".xlt-sweep.lock"
     deadline = time.monotonic() + 600
+    while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    second = _run(_cmd(space, storage, tracking, "--resume"))  # while the first holds the storage
+    assert second.returncode == 2
+    assert "in use by another xlt-sweep: host " in second.stderr and f"pid {proc.pid}" in second.stderr
     while time.monotonic() < deadline:  # wait for a trial to report its second epoch
         reports = [p.read_text() for p in results.glob("trial_*/result.json")] if results.is_dir() else []
         if any('"epoch": 2' in r for r in reports):
             break
         assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.5)
-    second = _run(_cmd(space, storage, tracking, "--resume"))  # while the first holds the storage
-    assert second.returncode == 2
-    assert "in use by another xlt-sweep: host " in second.stderr and f"pid {proc.pid}" in second.stderr
+        time.sleep(0.2)
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
     stop_s = time.monotonic() - t0
     print(out[-4000:], f"\nCtrl-C to exit: {stop_s:.1f} s")
@@ -93,6 +98,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     stopped = [c for c in children if c.info.status == "KILLED"]
     assert stopped and all(c.data.tags["xlt.error"].startswith("interrupted") for c in stopped)
     assert not [c for c in children if c.info.status == "RUNNING"]
+    assert client.get_experiment_by_name("intr").tags["mlflow.experimentKind"] == "custom_model_development"
 
     resumed = _run(_cmd(space, storage, tracking, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -100,7 +106,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     client, _, parents, children = _runs(tracking, "intr")
     assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
     for c in children:  # every epoch exactly once, the interrupted ones' included
-        assert c.info.status == "FINISHED" and _epochs(client, c) == [1, 2, 3, 4, 5, 6], c.info.run_name
+        assert c.info.status == "FINISHED" and _epochs(client, c) == list(range(1, 13)), c.info.run_name
     # what the sweep left: predictions and manifests, no checkpoint (storage.keep_weights: none)
     assert not [p for p in (results.parent / "_xlt" / "intr" / "train").rglob("*") if p.is_file()]
     assert len(list((results.parent / "_xlt" / "intr" / "predictions").iterdir())) == 3
