@@ -324,14 +324,17 @@ def _what_to_free(storage: Path) -> str:
 
 def _runs_page(uri: str, experiment_id: str | None) -> str | None:
     """The MLflow UI page of the experiment's runs table: on the tracking server itself, or on
-    ``mlflow ui``'s default address for a local store."""
+    ``mlflow ui``'s default address for a local store. MLflow 3.17's UI has a global
+    GenAI / Model training switch that defaults to GenAI (its traces overview) whatever the
+    experiment's kind; ``workflowType=machine_learning`` in the link sets it to Model training
+    (the browser then remembers it), checked in headless Chromium."""
     if not experiment_id:
         return None
     if uri.startswith(("http://", "https://")):
         base = uri.rstrip("/")
     else:
         base = "http://127.0.0.1:5000"
-    return f"{base}/#/experiments/{experiment_id}/runs"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
