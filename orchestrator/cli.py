@@ -135,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, the_plan in enumerate([] if args.json else plans):
             print("\n" * (i > 0), end="")
             _print_plan(the_plan)
+            free = preflight.free_bytes(storage)
             print(preflight.describe(the_plan["storage"]) + f", with {the_plan['storage']['concurrent']} "
-                  f"trial(s) at once; free at {storage}: {preflight.human(preflight.free_bytes(storage))}")
+                  f"trial(s) at once; free at {storage}: {'?' if free is None else preflight.human(free)}")
         return 0
     from orchestrator.storage_lock import StorageLock, StorageLocked
 
@@ -241,7 +242,9 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
         with _interrupts():
             results = tuner.fit()
     except (EOFError, OSError) as e:  # Tune reads back what it wrote: truncated on a full disk
-        if preflight.free_bytes(storage) > 16 * (1 << 20):
+        from trainables.failures import NEARLY_FULL
+
+        if (preflight.free_bytes(storage) or 0) > NEARLY_FULL:
             raise
         print(f"\nerror: Tune could not read back its own state ({type(e).__name__}: {e}); "
               f"{_what_to_free(storage)}", file=sys.stderr)
@@ -305,21 +308,23 @@ class _interrupts:
 def _bytes_left(sweep_dir: Path, finished: int) -> dict:
     """What the sweep's trials left in its folder (checkpoints kept, predictions, manifests;
     not ``assets/``: built-in data, tokenised features and models shared by every trial)."""
-    total = sum(p.stat().st_size for sub in ("train", "stages", "predictions") if (sweep_dir / sub).is_dir()
-                for p in (sweep_dir / sub).rglob("*") if p.is_file() and not p.is_symlink())
+    from orchestrator.preflight import tree_bytes
+
+    total = sum(tree_bytes(sweep_dir / sub) for sub in ("train", "stages", "predictions"))
     return {"storage/bytes_left": total, "storage/bytes_left_per_finished_trial": total // max(1, finished)}
 
 
 def _what_to_free(storage: Path) -> str:
     from orchestrator import preflight
 
-    parts = sorted(((sum(f.stat().st_size for f in p.rglob("*") if f.is_file()), p)
-                    for p in storage.iterdir() if p.is_dir()), reverse=True)[:5] if storage.is_dir() else []
+    parts = sorted(((preflight.tree_bytes(p), p) for p in storage.iterdir() if p.is_dir()),
+                   reverse=True)[:5] if storage.is_dir() else []
     biggest = "; ".join(f"{p} {preflight.human(n)}" for n, p in parts)
-    return (f"the storage is full ({preflight.human(preflight.free_bytes(storage))} free at {storage}). Free space "
-            f"there (largest folders: {biggest or 'none'}; a finished sweep's stage_cache/ is only needed to "
-            f"reuse its intermediate models, mlartifacts/ holds the MLflow copies of the predictions), then run "
-            f"the same command with --resume: the failed trials run again")
+    free = preflight.human(preflight.free_bytes(storage) or 0)
+    return (f"the storage is full ({free} free at {storage}). Free space there (largest folders: "
+            f"{biggest or 'none'}; a finished sweep's stage_cache/ is only needed to reuse its intermediate "
+            f"models, mlartifacts/ holds the MLflow copies of the predictions), then run the same command "
+            f"with --resume: the failed trials run again")
 
 
 def _runs_page(uri: str, experiment_id: str | None) -> str | None:

@@ -40,7 +40,6 @@ The sum gets 20 % headroom. What is not counted: Ray's own logs and object spill
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from pathlib import Path
 from orchestrator.spec import SweepSpec
 from trainables.catalog import intermediate_task
 from trainables.data import DataError
+from trainables.failures import free_bytes
 from trainables.registry import BUILTIN_MODELS, HUB_MODELS, model_config
 from trainables.tasks import TASKS, target_task
 
@@ -223,8 +223,8 @@ def estimate_storage(spec: SweepSpec, trials: int, concurrent: int) -> dict:
     w = w or 4 * 125_000_000  # an unknown model: counted as a base-sized (125M-parameter) encoder
     per_checkpoint = (4 if spec.training.select == "best" else 3) * w
     inter = sum(d != "none" for d in spec.intermediate.domains) * len(spec.seeds)
-    files = [p for r in planned_reads(spec) for p in _files_or_empty(r)]
-    test_files = [p for r in planned_reads(spec) if r.split == "test" for p in _files_or_empty(r)]
+    files = [(r, _files_or_empty(r)) for r in planned_reads(spec)]
+    test_files = [p for r, paths in files if r.split == "test" for p in paths]
     per_language = 64 * 1024 if spec.target.data_dir == "builtin" else MB  # sizes not known before download
     test_bytes = sum(_size(p) for p in test_files) if test_files else len(spec.languages) * per_language
     terms = {
@@ -232,7 +232,7 @@ def estimate_storage(spec: SweepSpec, trials: int, concurrent: int) -> dict:
         "stage_cache": inter * w,
         "kept_weights": 0 if spec.storage.keep_weights == "none" else trials * w,
         "predictions": 4 * test_bytes * trials,
-        "features": 2 * sum(_size(p) for p in files),
+        "features": 2 * sum(_size(p) for _, paths in files for p in paths),
     }
     total = int(HEADROOM * sum(terms.values()))
     return {"bytes": total, "terms": terms, "encoder_bytes": w, "encoder_known": known,
@@ -253,12 +253,11 @@ def _size(p: Path) -> int:
         return 0
 
 
-def free_bytes(storage: Path) -> int:
-    """Free bytes on the file system that holds ``storage`` (or its nearest existing parent)."""
-    p = Path(storage).resolve()
-    while not p.exists():
-        p = p.parent
-    return shutil.disk_usage(p).free
+def tree_bytes(path: Path) -> int:
+    """Bytes of the regular files under ``path`` (symbolic links not followed)."""
+    if not path.is_dir():
+        return 0
+    return sum(_size(p) for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def human(n: float) -> str:
@@ -281,7 +280,7 @@ def describe(estimate: dict) -> str:
 def check_space(storage: Path, estimate: dict) -> str | None:
     """Why the sweep cannot fit on ``storage``, with the numbers; None if it fits."""
     free = free_bytes(storage)
-    if free >= estimate["bytes"]:
+    if free is None or free >= estimate["bytes"]:  # unreadable: the writes themselves will say
         return None
     return (f"{storage}: {human(free)} free ({free} bytes), but the sweep needs about "
             f"{human(estimate['bytes'])} ({estimate['bytes']} bytes) at its peak: "

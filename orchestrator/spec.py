@@ -583,12 +583,14 @@ def _message(err: dict) -> str:
     return msg
 
 
-_SUBPATH = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+|\[\d+\])*: ")
+_KEY_PATH = r"[A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*"
+"""A dotted key path with list indices (``robust.options.rs_rp.layer``, ``seeds[2]``)."""
+_SUBPATH = re.compile(rf"^{_KEY_PATH}: ")
 """A validator's problem that starts with its own key path (``options.rs_rp.layer: ...``)."""
 
 
 _LEAD = re.compile(r"^\[studies [^\]]*\] |^")
-_KEYPATH = re.compile(r"^([A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*)(?=[: ])")
+_KEYPATH = re.compile(rf"^({_KEY_PATH})(?=[: ])")
 
 
 def _key_path(problem: str) -> tuple:

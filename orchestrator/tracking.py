@@ -67,8 +67,9 @@ RUN_PARAMS = ("model", "target_task", "languages", "epochs", "batch_size", "max_
               "max_examples", "data_dir")
 MAX_BATCH = 1000
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
-"""MLflow 3's UI opens an experiment by its kind: a model-training experiment on its runs
-table, not on the GenAI overview (traces, token usage) it shows for one without the tag."""
+"""The experiment's kind in MLflow 3 (a model-training experiment). MLflow 3.17's UI still
+opens on its GenAI overview unless its global switch says Model training: the link
+``xlt-sweep`` prints sets it (``orchestrator.cli._runs_page``)."""
 
 
 def resolve_tracking_uri(cli_uri: str | None, storage: str) -> str:
@@ -172,10 +173,12 @@ class SweepTracker:
         self.sweep_key = sweep_key
         self.artifact_root = artifact_root
         self.parent_id: str | None = None
-        self.last_epoch: dict[str, float] = {}
-        """Per trial, the last ``epoch`` its run holds: a report of an epoch already logged
-        (replayed by a resumed stage, or handed to Tune again by a retried trial) is skipped,
-        so a run's history holds each epoch once."""
+        self.last_epoch: dict[str, tuple[float, int | None]] = {}
+        """Per trial, the last ``epoch`` its run holds and the time stamp of the report that
+        logged it (None: found in MLflow). A report of an epoch already logged (replayed by a
+        resumed stage, or handed to Tune again by a retried trial) is skipped, all of its
+        ``log_batch`` chunks alike (they share the report's time stamp), so a run's history
+        holds each epoch once."""
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
@@ -230,7 +233,7 @@ class SweepTracker:
         run = self._find(f"tags.`xlt.trial_id` = '{trial_id}' AND "
                          f"tags.`mlflow.parentRunId` = '{self.parent_id}'")
         if run is not None:
-            self.last_epoch[trial_id] = run.data.metrics.get("epoch", 0.0)
+            self.last_epoch[trial_id] = (run.data.metrics.get("epoch", 0.0), None)
             if reopen and run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             if config is None or run.data.params:
@@ -260,15 +263,19 @@ class SweepTracker:
             self.log_metrics(run_id, rows)
         return sum(map(len, chunks))
 
-    def log_metrics(self, run_id: str, rows: list, trial_id: str | None = None) -> bool:
+    def log_metrics(self, run_id: str, rows: list, trial_id: str | None = None, epoch: float | None = None) -> bool:
         """One ``log_batch`` of ``[key, value, timestamp_ms, step]`` rows (at most MAX_BATCH);
-        False (nothing logged) when the rows are of an epoch the trial's run already holds."""
-        epoch = next((v for k, v, _, _ in rows if k == "epoch"), None)
-        if trial_id is not None and epoch is not None and epoch <= self.last_epoch.get(trial_id, 0.0):
-            return False
-        self.client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in rows])
+        False (nothing logged) when the rows belong to a report of an epoch the trial's run
+        already holds from another report. ``epoch``: the report's (default: its ``epoch`` row)."""
+        if epoch is None:
+            epoch = next((v for k, v, _, _ in rows if k == "epoch"), None)
+        stamp = rows[0][2] if rows else None
         if trial_id is not None and epoch is not None:
-            self.last_epoch[trial_id] = epoch
+            last, last_stamp = self.last_epoch.get(trial_id, (0.0, None))
+            if epoch < last or (epoch == last and stamp != last_stamp):
+                return False
+            self.last_epoch[trial_id] = (epoch, stamp)
+        self.client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in rows])
         return True
 
     def log_predictions(self, run_id: str, folder: Path) -> None:
@@ -464,7 +471,7 @@ class Outbox:
         elif kind == "trial":
             self.runs[trial] = t.trial_run(trial, a["config"])
         elif kind == "metrics":
-            if not t.log_metrics(self._run(trial), a["rows"], trial):
+            if not t.log_metrics(self._run(trial), a["rows"], trial, a.get("epoch")):
                 self.stats["duplicates_skipped"] = self.stats.get("duplicates_skipped", 0) + 1
         elif kind == "tag":
             t.tag(self._run(trial), a["key"], a["value"])

@@ -81,7 +81,7 @@ class MlflowCallback(tune.Callback):
             self.fatal[trial.trial_id] = str(result[FATAL_KEY])
             return
         for rows in metric_chunks(result):
-            self.outbox.submit("metrics", trial.trial_id, rows=rows)
+            self.outbox.submit("metrics", trial.trial_id, rows=rows, epoch=result.get("epoch"))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}

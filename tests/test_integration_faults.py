@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT
+from tests.sweep_runs import sweep_runs as _runs
 
 pytestmark = pytest.mark.integration
 
@@ -53,14 +53,6 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
-def _runs(tracking: Path, name: str):
-    client = MlflowClient(f"sqlite:///{tracking}")
-    exp = client.get_experiment_by_name(name)
-    runs = client.search_runs([exp.experiment_id])
-    return (client, exp, [r for r in runs if r.data.tags.get("xlt.role") == "sweep"],
-            [r for r in runs if r.data.tags.get("xlt.role") == "trial"])
-
-
 def _epochs(client, run) -> list[int]:
     return sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
 
@@ -92,7 +84,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     print(out[-4000:], f"\nCtrl-C to exit: {stop_s:.1f} s")
     assert proc.returncode == 130, out[-3000:]
     assert "left (interrupted)" in out and "continue with the same command and --resume" in out
-    client, _, parents, children = _runs(tracking, "intr")
+    client, parents, children = _runs(tracking, "intr")
     assert [p.info.status for p in parents] == ["KILLED"]
     assert "interrupted" in parents[0].data.tags["xlt.error"]
     stopped = [c for c in children if c.info.status == "KILLED"]
@@ -103,7 +95,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     resumed = _run(_cmd(space, storage, tracking, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "3/3 trials finished, 0 failed" in resumed.stdout
-    client, _, parents, children = _runs(tracking, "intr")
+    client, parents, children = _runs(tracking, "intr")
     assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
     for c in children:  # every epoch exactly once, the interrupted ones' included
         assert c.info.status == "FINISHED" and _epochs(client, c) == list(range(1, 13)), c.info.run_name
@@ -128,7 +120,7 @@ def test_a_data_error_at_run_time_fails_once_with_its_reason(tmp_path, executor)
     proc = _run(_cmd(space, tmp_path / "runs", tmp_path / "mlflow.db"))
     assert proc.returncode == 1
     assert "Training failed due to worker errors" not in proc.stdout + proc.stderr  # no worker-group restart
-    client, _, parents, (child,) = _runs(tmp_path / "mlflow.db", "bad")
+    client, parents, (child,) = _runs(tmp_path / "mlflow.db", "bad")
     assert child.info.status == "FAILED" and "xlt.retries" not in child.data.tags
     reason = child.data.tags["xlt.error"]
     assert reason.startswith("DataError: ") and f"{test}:120:" in reason and "\n" not in reason
@@ -154,7 +146,7 @@ def test_a_full_disk_fails_the_trial_the_driver_survives_and_resume_finishes(tmp
         assert "the storage is full" in proc.stderr and "--resume" in proc.stderr
         assert 'File "' + str(ROOT / "orchestrator") not in proc.stderr  # the driver itself never crashed
         assert proc.stderr.rstrip().splitlines()[-1].endswith("the failed trials run again")
-        _, _, _, children = _runs(tracking, "full")
+        _, _, children = _runs(tracking, "full")
         reasons = [c.data.tags.get("xlt.error", "") for c in children]
         assert any(r.startswith(f"storage full at {storage}") and r.endswith("bytes free)") for r in reasons), reasons
         subprocess.run(["mount", "-o", "remount,size=400m", str(storage)], check=True)  # space freed

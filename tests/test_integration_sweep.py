@@ -16,6 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import ROOT
+from tests.sweep_runs import sweep_runs
 
 pytestmark = pytest.mark.integration
 LANGS = ["en", "de", "ru", "ar", "zh"]
@@ -47,12 +48,7 @@ def _sweep(space: Path, storage: Path, *extra: str) -> subprocess.CompletedProce
 
 
 def _runs(storage: Path, name: str):
-    client = MlflowClient(f"sqlite:///{storage}/mlflow.db")
-    exp = client.get_experiment_by_name(name)
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("xlt.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("xlt.role") == "trial"]
-    return client, parents, children
+    return sweep_runs(storage / "mlflow.db", name)
 
 
 @pytest.fixture(scope="module")

@@ -147,3 +147,28 @@ def test_a_call_that_keeps_failing_while_the_server_answers_is_dropped_not_retri
     client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
     run = client.search_runs([client.get_experiment_by_name("exp").experiment_id], "tags.`xlt.trial_id` = 't1'")[0]
     assert run.info.status == "FINISHED"  # the calls behind it were delivered
+
+
+def test_each_epoch_is_logged_once_all_chunks_of_a_report_alike(tmp_path):
+    """A replayed report (a resumed stage, a retried trial) is skipped whole, even when it
+    spans several log_batch chunks of which only one carries ``epoch``; the chunks of the
+    first report of an epoch are all logged."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    t = SweepTracker(uri, "exp", sweep_key=str(tmp_path / "exp"), artifact_root=str(tmp_path / "a"))
+    t.start_sweep(PLAN)
+    run = t.trial_run("t1", CONFIG)
+    big = {**TUNE_RESULT, **{f"xnli/l{i}-m/accuracy": float(i) for i in range(1500)}}  # 2 chunks
+
+    def deliver(result, now_ms):
+        return [t.log_metrics(run, rows, "t1", result["epoch"]) for rows in metric_chunks(result, now_ms)]
+
+    assert deliver(big, 1000) == [True, True]
+    assert deliver(big, 2000) == [False, False]  # the same epoch again, replayed
+    assert deliver({**big, "epoch": 2, "global_step": 20}, 3000) == [True, True]
+    client = MlflowClient(uri)
+    assert [m.value for m in client.get_metric_history(run, "epoch")] == [1.0, 2.0]
+    assert len(client.get_metric_history(run, "xnli/l1400-m/accuracy")) == 2  # a second-chunk key: once per epoch
+    t2 = SweepTracker(uri, "exp", sweep_key=str(tmp_path / "exp"), artifact_root=str(tmp_path / "a"))
+    t2.start_sweep(PLAN)
+    assert t2.trial_run("t1", CONFIG) == run  # after --resume: what MLflow holds decides
+    assert [t2.log_metrics(run, rows, "t1", 2) for rows in metric_chunks({**big, "epoch": 2}, 4000)] == [False, False]

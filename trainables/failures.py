@@ -55,10 +55,14 @@ class StorageFull(OSError):
 
 
 FULL = {errno.ENOSPC, errno.EDQUOT}
+NEARLY_FULL = 16 * 1024 * 1024
+"""Free bytes below which a write error without an errno is taken for a full storage."""
 
 
 def free_bytes(path: str | os.PathLike) -> int | None:
-    p = Path(path)
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent), or
+    None where that cannot be read."""
+    p = Path(path).resolve()
     while not p.exists() and p != p.parent:
         p = p.parent
     try:
@@ -110,7 +114,7 @@ def _looks_full(e: BaseException, storage: str) -> bool:
     if "write failed" not in text and "failed writing" not in text:
         return False
     free = free_bytes(storage)
-    return free is not None and free < 16 * 1024 * 1024
+    return free is not None and free < NEARLY_FULL
 
 
 _EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Diverged|Full|Interrupt|Exit)\b.*|[A-Za-z_][\w.]*: .+)$")

@@ -64,7 +64,7 @@ def _fit(cfg: dict, run: dict, name: str, report_to_tune: bool):
     from trainables.loop import train_loop_per_worker
 
     res = run["resources"]
-    fatal = Path(run["storage"]) / "train" / name / "fatal.json"
+    fatal = _train_dir(run, name) / "fatal.json"
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={**cfg, "fatal_file": str(fatal)},
@@ -123,7 +123,7 @@ def _in_process(cfg: dict, run: dict, name: str, session_of):
     (result, session)."""
     from trainables.loop import train_loop_per_worker
 
-    ckpt = Path(run["storage"]) / "train" / name / "checkpoint_local"
+    ckpt = _train_dir(run, name) / "checkpoint_local"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     device = "cuda" if run["resources"]["gpus_per_worker"] > 0 else "cpu"
     session = session_of(device, str(ckpt))
@@ -169,7 +169,7 @@ def _stage(cfg: dict, run: dict, trial_id: str, stage: str, report_to_tune: bool
         if report_to_tune:  # retried after the stage finished: hand Tune its final result again
             ray.tune.report(done["metrics"])
         return done
-    marker = next(Path(run["storage"], "train", f"{stage}-{trial_id}").glob("checkpoint_*/diverged.json"), None)
+    marker = next(_train_dir(run, stage, trial_id).glob("checkpoint_*/diverged.json"), None)
     if marker is not None:  # diverged, but the driver died before writing the manifest
         reason = f"training diverged in stage '{stage}' (recorded in {marker}: {marker.read_text()})"
         _write_manifest(manifest, {"diverged": reason, "metrics": {}})
@@ -261,8 +261,10 @@ def _intermediate(config: dict, run: dict, base: dict, trial_id: str, fit) -> tu
     return encoder, {**_summary("intermediate", record), "intermediate/cache_hit": float(hit)}
 
 
-def _train_dir(run: dict, stage: str, trial_id: str) -> Path:
-    return Path(run["storage"]) / "train" / f"{stage}-{trial_id}"
+def _train_dir(run: dict, stage: str, trial_id: str | None = None) -> Path:
+    """Where a stage trains: ``train/{stage}-{trial_id}`` (the Train run's name, and the
+    in-trial checkpoint's folder); ``stage`` alone when it is that name already."""
+    return Path(run["storage"]) / "train" / (stage if trial_id is None else f"{stage}-{trial_id}")
 
 
 def _remove(path: Path) -> None:
