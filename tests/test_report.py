@@ -1,5 +1,6 @@
 """xlt-report on a real MLflow store with a planted effect: the report recovers its sign, size
-and dependence on typological distance, and finds nothing where nothing was planted.
+and dependence on typological distance, and finds nothing where nothing was planted. Then the
+reviewer's toy cases: several samples per (cell, seed), ASHA-stopped trials, one seed.
 
 Runs are written by the real ``SweepTracker`` (the same parent/child layout, params and metric
 names a sweep writes). Planted, per language l with syntactic distance d_l to English:
@@ -100,7 +101,7 @@ def test_correlation_with_distance_and_groups(report):
     tert = {g["group"]: g for g in result["groups"] if g["grouping"] == "distance tertile"
             and (g["reference"], g["domain"], g["variant"]) == ("general", "legal", "robust_method=none")}
     assert tert["far"]["low"] > 0 and tert["near"]["high"] < 0  # helps far, hurts near
-    assert {g["grouping"] for g in result["groups"]} == {"distance tertile", "family", "script"}
+    assert {g["grouping"] for g in result["groups"]} == {"all", "distance tertile", "family", "script"}
 
 
 def test_interaction_is_recovered(report):
@@ -139,16 +140,6 @@ def test_refuses_clearly(store, capsys):
     assert "no MLflow experiment 'nope'" in capsys.readouterr().err
 
 
-def test_paired_bootstrap_resamples_examples_and_seeds():
-    rng = np.random.default_rng(0)
-    diff = (rng.random((3, 2000)) < 0.55).astype(float) * 100 - (rng.random((3, 2000)) < 0.50).astype(float) * 100
-    e = S.paired_effect(diff, "de", (0, 1, 2), n_boot=2000)
-    assert e.low < e.estimate < e.high and e.examples == 2000 and e.seeds == 3
-    se = diff.mean(axis=0).std() / np.sqrt(2000)  # example-level standard error alone
-    assert 2 * 1.96 * se * 0.9 < e.high - e.low < 3 * 2 * 1.96 * se  # plus the seeds' own spread
-    assert e.p < 0.05  # a 5-point difference over 2000 paired examples
-
-
 def test_typology_mapping_and_reference_distances():
     assert len(LANGUAGES) == 50
     assert {LANGUAGES[x][0] for x in ("sw", "zh", "fa", "ar", "ms", "et", "az", "qu")} == {
@@ -160,3 +151,118 @@ def test_typology_mapping_and_reference_distances():
     table = typology_table(["eu", "en", "sw"]).set_index("lang")
     assert np.isnan(table.loc["eu", "dist_fam"]) and abs(table.loc["en", "dist_syntax_knn"]) < 1e-12
     assert table.loc["sw", "family"] == "Niger-Congo" and table.loc["eu", "family"] == "Isolate"
+
+
+def _toy_sweep(uri, tmp, name: str, runs: list[dict], plan: dict | None = None) -> None:
+    """A sweep of hand-made runs: each {domain, seed, value(lang) or values, objective, tags}."""
+    langs = ["en", "de", "fr", "ru", "zh", "ar"]
+    tracker = SweepTracker(uri, name, sweep_key=str(tmp / name), artifact_root=str(tmp / f"art-{name}"))
+    tracker.start_sweep({"trials": len(runs), "cells": [None] * 2, "model": "m", "target_task": "xnli",
+                         "languages": langs, "seeds": sorted({r["seed"] for r in runs}), **(plan or {})})
+    for k, r in enumerate(runs):
+        cell = f"domain={r['domain']},robust_method=none"
+        config = {"domain": r["domain"], "intermediate_tasks": [], "robust_method": "none", "noise_magnitude": 0.0,
+                  "learning_rate": r.get("lr", 2e-5), "seed": r["seed"], "cell": cell, "cell_id": cell,
+                  "run": {"model": "m", "target_task": "xnli", "languages": langs, "epochs": 2, "batch_size": 32,
+                          "max_length": 128, "max_examples": None, "data_dir": "hub"}}
+        run = tracker.trial_run(f"{name}{k}", config)
+        tracker.log_result(run, {**{f"xnli/{lg}/accuracy": r["value"] + r.get("jitter", 0) * (i - 2.5)
+                                    for i, lg in enumerate(langs)}, "objective": r["objective"], "global_step": 1})
+        tracker.end_trial(run, "FINISHED", tags={"xlt.stopped_early": str(r.get("stopped", False)).lower()})
+    tracker.end_sweep({"trials": len(runs), "finished": len(runs), "failed": 0})
+
+
+@pytest.fixture(scope="module")
+def samples(store):
+    """Two legal samples per seed at different sampled learning rates (72 with the better
+    English dev objective, 60), general at 70; seed noise so the tests are defined."""
+    client, tmp = store
+    noise = {0: -0.3, 1: 0.1, 2: 0.4}
+    runs = []
+    for seed in range(3):
+        runs += [{"domain": "general", "seed": seed, "value": 70 + noise[seed], "objective": 60.0},
+                 {"domain": "legal", "seed": seed, "value": 72 + noise[seed] / 2, "objective": 61.0, "lr": 3e-5},
+                 {"domain": "legal", "seed": seed, "value": 60 + noise[seed], "objective": 58.0, "lr": 1e-5}]
+    runs.append({"domain": "legal", "seed": 0, "value": 0.0, "objective": 90.0, "stopped": True})  # ASHA-stopped
+    _toy_sweep(f"sqlite:///{tmp}/mlflow.db", tmp, "samples", runs,
+               {"samples_per_cell": 2, "sampled_by_optuna": {"learning_rate": "tpe"}, "asha": True})
+    return client, tmp
+
+
+def _legal_vs_general(result) -> dict:
+    return _effects(result, "general", "legal")
+
+
+def test_several_samples_per_cell_select_the_best_dev_sample(samples):
+    client, tmp = samples
+    result = build(client, "samples", tmp / "best", n_boot=200)
+    legal = _legal_vs_general(result)
+    for r in legal.values():  # 72 - 70 on each seed (+-0.2): the sample with the better English dev
+        assert r["effect"] == pytest.approx(2.0, abs=0.05) and r["seeds"] == 3
+        assert r["low"] < 2.0 < r["high"]
+    cells = {c["domain"]: c for c in json.loads((tmp / "best" / "report.json").read_text())["cells"]
+             if c["lang"] == "de"}
+    assert cells["legal"]["seeds"] == 3 and cells["legal"]["samples"] == 2  # not "6 seeds"
+    assert cells["legal"]["mean"] == pytest.approx(72 + 0.1 / 3, abs=0.01)
+    page = (tmp / "best" / "report.html").read_text()
+    assert "best English dev objective" in page and "--select best" in page and "up to 2 sample(s)" in page
+    assert "learning_rate" in page
+
+
+def test_several_samples_per_cell_mean_or_refuse(samples, capsys):
+    client, tmp = samples
+    legal = _legal_vs_general(build(client, "samples", tmp / "mean", n_boot=200, select="mean"))
+    assert all(r["effect"] == pytest.approx(-4.0, abs=0.5) for r in legal.values())  # (72 + 60) / 2 - 70
+    with pytest.raises(ReportError, match=r"3 \(cell, seed\)s have more than one completed run .*legal"):
+        build(client, "samples", tmp / "refuse", select="refuse")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    assert main(["--experiment", "samples", "--tracking-uri", uri, "--out", str(tmp / "r2"), "--select", "refuse"]) == 2
+    assert "--select best or --select mean" in capsys.readouterr().err
+
+
+def test_asha_stopped_trials_are_excluded_and_flagged(samples):
+    client, tmp = samples
+    result = build(client, "samples", tmp / "asha", n_boot=200)
+    info = result["info"]
+    assert info["asha"] and info["stopped_early"] == 1 and info["excluded"] == {"stopped early by ASHA": 1}
+    assert info["analysed_runs"] == 9 and info["trials"] == 10
+    page = (tmp / "asha" / "report.html").read_text()
+    assert "ASHA was on" in page and "1 trial(s) stopped early are excluded" in page
+
+
+def test_one_seed_is_descriptive_only(store):
+    client, tmp = store
+    _toy_sweep(f"sqlite:///{tmp}/mlflow.db", tmp, "oneseed", [
+        {"domain": "general", "seed": 0, "value": 70.0, "objective": 60.0, "jitter": 1.0},
+        {"domain": "legal", "seed": 0, "value": 72.0, "objective": 60.0, "jitter": -1.0}])
+    result = build(client, "oneseed", tmp / "one", n_boot=200)
+    rows = result["effects"] + result["groups"] + result["correlations"]
+    assert rows and all(np.isnan(r["low"]) and np.isnan(r["p"]) and not r["significant"] for r in rows)
+    assert all(r["note"] == S.DESCRIPTIVE for r in result["effects"] + result["groups"])
+    page = (tmp / "one" / "report.html").read_text()
+    assert "1 seed: descriptive only" in page and result["info"]["tests"] == 0
+    assert any("1 seed: descriptive only" in s for s in result["summary"])
+
+
+def test_every_test_on_the_page_is_in_one_family(report):
+    result, out, _ = report
+    tables = [result[k] for k in ("effects", "groups", "interaction", "correlations")]
+    tested = [r for t in tables for r in t if not np.isnan(r["p"])]
+    assert result["info"]["tests"] == len(tested) > len(result["effects"])
+    assert all(r["p"] > 0 for r in tested)
+    assert all(r["significant"] == (r["q"] < 0.05) for r in tested)
+    assert all(0 < c["p"] <= 1 for c in result["correlations"] if not np.isnan(c["p"]))
+    page = (out / "report.html").read_text()
+    assert f"over all {len(tested)} tests on this page" in page
+
+
+def test_the_page_leads_with_the_answer(report):
+    _, out, _ = report
+    page = (out / "report.html").read_text()
+    answer, heatmap = page.index("The answer: effect of the domain by language group"), page.index('alt="heatmap"')
+    assert answer < heatmap < page.index("<details>")
+    assert page.index("<h3>By distance to English</h3>") < heatmap
+    head = page[answer:heatmap]
+    for col in ("all targets", "near", "mid", "far", "Indo-European", "Latin", "seeds"):
+        assert col in head, col
+    assert page.count("<details>") >= 4  # the long tables, folded

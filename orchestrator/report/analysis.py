@@ -1,77 +1,100 @@
 """The analysis behind ``xlt-report``: cells, domain effects, typological groups, correlations,
-method x domain interaction.
+method x domain interaction, and one multiple-testing family over all of them.
 
-Inputs: the (run, language) rows of ``collect.collect`` and optional per-example scores.
+Inputs: the units of ``selection.select`` (one per cell, seed and language) and their per-item
+scores. Inference is ``stats.combine`` throughout (seeds as the unit of replication, items
+added where they exist, parallel test sets combined item by item).
 
 - ``cells``: mean, standard deviation and number of seeds of the metric for every
-  (domain, variant, language), so a partial sweep says how much it rests on.
+  (domain, variant, language), with the samples per seed behind each unit.
 - ``effects``: for each reference domain present (``general``, ``none``) and every other
   domain (``none`` vs ``general`` is left out: it is ``general`` vs ``none`` negated), per
-  variant and language: the paired effect (``stats.paired_effect``) with its 95%
-  interval, p and Benjamini-Hochberg q over all per-language tests of the report. English, the
-  source language, is reported but kept out of the typological analyses (zero-shot targets only).
-- ``groups``: the mean effect over the languages of a group: tertiles of syntactic distance to
-  English (near / mid / far), language family, script.
-- ``correlations``: Spearman's rho between per-language effect and each distance measure.
+  variant and language: the paired effect over the seeds both cells completed. English, the
+  source language, is reported but kept out of the typological analyses (zero-shot targets).
+- ``groups``: the mean effect over the target languages of a group: all of them, tertiles of
+  syntactic distance to English (near / mid / far), language family, script.
+- ``correlations``: Spearman's rho between per-language effect and each distance measure,
+  permutation p, an interval resampling seeds, items and languages.
 - ``interaction``: per reference, domain and variant, the domain effect under that variant minus
-  the domain effect under plain fine-tuning (``robust_method=none``), averaged over languages:
-  does robust training change what the domain does?
+  the domain effect under plain fine-tuning (``robust_method=none``), averaged over target
+  languages: does robust training change what the domain does?
+- ``adjust``: Benjamini-Hochberg over every test of the report (``q``, ``significant``).
+
+``analyse`` runs them all on ``collect``'s rows (``seeds``: only those seeds, e.g. to see what
+fewer seeds would have said; the calibration benchmark uses it).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from orchestrator.report import stats as S
+from orchestrator.report.collect import PARALLEL_TASKS
 from orchestrator.report.typology import DISTANCES, typology_table
 
 REFERENCES = ("general", "none")
 BASE_VARIANT = "robust_method=none"
+GROUPINGS = ("all", "distance tertile", "family", "script")
 
 
-def cells(rows):
-    return (rows.groupby(["domain", "variant", "lang"])["value"]
-            .agg(mean="mean", std="std", seeds="count").reset_index())
+def cells(units):
+    out = (units.groupby(["domain", "variant", "lang"])
+           .agg(mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"),
+                samples=("samples", "max")).reset_index())
+    return out
 
 
-def _diff(rows, examples, cell_runs, ref_runs, seeds, lang):
-    """|S| x n differences (per example where every run has them, else per seed)."""
-    a = [examples.get((cell_runs[s], lang)) for s in seeds]
-    b = [examples.get((ref_runs[s], lang)) for s in seeds]
-    if all(x is not None for x in a + b) and len({len(x) for x in a + b}) == 1:
-        return np.stack(a) - np.stack(b)
-    value = rows.set_index(["run_id", "lang"])["value"]
-    return np.array([[value[(cell_runs[s], lang)] - value[(ref_runs[s], lang)]] for s in seeds])
+def _by_cell(units, items: dict) -> dict:
+    """{(domain, variant, lang): {seed: (value, items or None)}}."""
+    out: dict = {}
+    for r in units.itertuples():
+        out.setdefault((r.domain, r.variant, r.lang), {})[r.seed] = (
+            r.value, items.get((r.domain, r.variant, r.seed, r.lang)))
+    return out
 
 
-def effects(rows, examples: dict, n_boot: int = S.B_DEFAULT) -> tuple[list[dict], dict]:
-    """Per-language effect rows, and {(reference, domain, variant, lang): Effect}."""
-    by = {}
-    for (domain, variant, lang, seed), g in rows.groupby(["domain", "variant", "lang", "seed"]):
-        by.setdefault((domain, variant, lang), {})[seed] = g["run_id"].iloc[0]
+def _evidence(a: dict, b: dict, lang: str, task: str) -> S.Evidence:
+    seeds = sorted(set(a) & set(b))
+    per_seed = {s: a[s][0] - b[s][0] for s in seeds}
+    items = None
+    if seeds and all(a[s][1] is not None and b[s][1] is not None and len(a[s][1]) == len(b[s][1]) for s in seeds):
+        items = {s: a[s][1] - b[s][1] for s in seeds}
+        per_seed = {s: float(np.mean(x)) for s, x in items.items()}
+    return S.Evidence(lang, per_seed, items, task if task in PARALLEL_TASKS else "")
+
+
+def contrasts(domains) -> list[tuple[str, str]]:
+    return [(ref, d) for ref in REFERENCES if ref in domains
+            for d in sorted(domains) if d != ref and not (ref == "general" and d == "none")]
+
+
+def _row(e: S.Effect) -> dict:
+    return {"effect": e.estimate, "low": e.low, "high": e.high, "p": e.p, "seeds": e.seeds,
+            "examples": e.examples, "note": e.note}
+
+
+def effects(units, items: dict, task: str) -> tuple[list[dict], dict]:
+    """Per-language effect rows, and {(reference, domain, variant, lang): Evidence}."""
+    by = _by_cell(units, items)
     out, found = [], {}
-    domains = sorted(rows["domain"].unique())
-    for ref in [r for r in REFERENCES if r in domains]:
-        for domain in [d for d in domains if d != ref and not (ref == "general" and d == "none")]:
-            for (d, variant, lang), runs in sorted(by.items()):
-                if d != domain or (ref, variant, lang) not in by:
-                    continue
-                ref_runs = by[(ref, variant, lang)]
-                seeds = tuple(sorted(set(runs) & set(ref_runs)))
-                if not seeds:
-                    continue
-                e = S.paired_effect(_diff(rows, examples, runs, ref_runs, seeds, lang), lang, seeds, n_boot)
-                found[(ref, domain, variant, lang)] = e
-                out.append({"reference": ref, "domain": domain, "variant": variant, "lang": lang,
-                            "effect": e.estimate, "low": e.low, "high": e.high, "p": e.p,
-                            "seeds": e.seeds, "examples": e.examples})
-    for row, q in zip(out, S.bh_qvalues([r["p"] for r in out])):
-        row["q"] = q
-        row["significant"] = bool(q < 0.05) if not np.isnan(q) else False
+    for ref, domain in contrasts(set(units["domain"])):
+        for (d, variant, lang), runs in sorted(by.items()):
+            if d != domain or (ref, variant, lang) not in by:
+                continue
+            ev = _evidence(runs, by[(ref, variant, lang)], lang, task)
+            if not ev.per_seed:
+                continue
+            found[(ref, domain, variant, lang)] = ev
+            out.append({"reference": ref, "domain": domain, "variant": variant, "lang": lang,
+                        **_row(S.combine([(1.0, ev)]))})
     return out, found
 
 
 def _group_of(typo, lang: str, grouping: str) -> str:
+    if grouping == "all":
+        return "all targets"
     row = typo.loc[lang]
     return row["tertile"] if grouping == "distance tertile" else row[grouping]
 
@@ -88,31 +111,50 @@ def typology_for(langs: list[str]):
     return typo
 
 
+def _targets(found: dict, key: tuple) -> list[str]:
+    return sorted(k[3] for k in found if k[:3] == key and k[3] != "en")
+
+
 def groups(found: dict, typo) -> list[dict]:
     out = []
-    keys = sorted({k[:3] for k in found})
-    for ref, domain, variant in keys:
-        langs = [k[3] for k in found if k[:3] == (ref, domain, variant) and k[3] != "en"]
-        for grouping in ("distance tertile", "family", "script"):
+    for key in sorted({k[:3] for k in found}):
+        langs = _targets(found, key)
+        for grouping in GROUPINGS:
             members: dict[str, list] = {}
             for lang in langs:
                 members.setdefault(_group_of(typo, lang, grouping), []).append(lang)
             for group, ls in sorted(members.items()):
-                e = S.combine([found[(ref, domain, variant, lang)] for lang in ls])
-                out.append({"reference": ref, "domain": domain, "variant": variant, "grouping": grouping,
-                            "group": group, "languages": ",".join(ls), "effect": e.estimate, "low": e.low,
-                            "high": e.high, "p": e.p})
+                e = S.combine([(1 / len(ls), found[(*key, lang)]) for lang in ls])
+                out.append({"reference": key[0], "domain": key[1], "variant": key[2], "grouping": grouping,
+                            "group": group, "languages": ",".join(ls), **_row(e)})
     return out
 
 
-def correlations(found: dict, typo) -> list[dict]:
+def correlations(found: dict, typo, n_boot: int = S.B_DEFAULT) -> list[dict]:
     out = []
-    for ref, domain, variant in sorted({k[:3] for k in found}):
-        langs = [k[3] for k in found if k[:3] == (ref, domain, variant) and k[3] != "en"]
+    for key in sorted({k[:3] for k in found}):
+        langs = _targets(found, key)
+        evidence = [found[(*key, lang)] for lang in langs]
+        estimates = np.array([S.combine([(1.0, ev)]).estimate for ev in evidence])
+        seeds = len(set.intersection(*(set(ev.per_seed) for ev in evidence))) if evidence else 0
+        reps = S.replicate_effects(evidence, n_boot, np.random.default_rng(0)) if seeds >= 2 and n_boot else None
         for measure in DISTANCES:
-            res = S.spearman([found[(ref, domain, variant, lg)].estimate for lg in langs],
-                             [typo.loc[lg, f"dist_{measure}"] for lg in langs])
-            out.append({"reference": ref, "domain": domain, "variant": variant, "distance": measure, **res})
+            dist = np.array([typo.loc[lg, f"dist_{measure}"] for lg in langs], float)
+            ok = ~np.isnan(dist)
+            row = {"reference": key[0], "domain": key[1], "variant": key[2], "distance": measure,
+                   "rho": math.nan, "low": math.nan, "high": math.nan, "p": math.nan, "exact": False,
+                   "languages": int(ok.sum()), "seeds": seeds, "note": ""}
+            if ok.sum() < 4 or np.ptp(dist[ok]) == 0:
+                row["note"] = "fewer than 4 languages with this distance" if ok.sum() < 4 else "constant distance"
+            else:
+                row["rho"] = S.spearman(dist[ok], estimates[ok])
+                if seeds < 2:
+                    row["note"] = S.DESCRIPTIVE
+                elif not math.isnan(row["rho"]):
+                    row["p"], row["exact"] = S.permutation_p(dist[ok], estimates[ok])
+                    if reps is not None:
+                        row["low"], row["high"] = S.rho_interval(reps[:, ok], dist[ok], seed=1)
+            out.append(row)
     return out
 
 
@@ -121,12 +163,43 @@ def interaction(found: dict) -> list[dict]:
     for ref, domain, variant in sorted({k[:3] for k in found}):
         if variant == BASE_VARIANT:
             continue
-        langs = [k[3] for k in found if k[:3] == (ref, domain, variant) and k[3] != "en"
-                 and (ref, domain, BASE_VARIANT, k[3]) in found]
+        langs = [lg for lg in _targets(found, (ref, domain, variant)) if (ref, domain, BASE_VARIANT, lg) in found]
         if not langs:
             continue
-        e = S.combine([S.difference(found[(ref, domain, variant, lg)], found[(ref, domain, BASE_VARIANT, lg)])
-                       for lg in langs])
+        w = 1 / len(langs)
+        e = S.combine([t for lg in langs for t in ((w, found[(ref, domain, variant, lg)]),
+                                                    (-w, found[(ref, domain, BASE_VARIANT, lg)]))])
         out.append({"reference": ref, "domain": domain, "variant": variant, "languages": len(langs),
-                    "interaction": e.estimate, "low": e.low, "high": e.high, "p": e.p})
+                    "interaction": e.estimate, **{k: v for k, v in _row(e).items() if k != "effect"}})
     return out
+
+
+def adjust(*tables: list[dict]) -> int:
+    """Benjamini-Hochberg over every row with a p in ``tables`` (one family); sets ``q`` and
+    ``significant`` on each row. Returns the family's size (tests with a p)."""
+    rows = [r for t in tables for r in t]
+    for r, q in zip(rows, S.bh_qvalues([r["p"] for r in rows])):
+        r["q"] = q
+        r["significant"] = bool(q < 0.05) if not np.isnan(q) else False
+    return sum(not np.isnan(r["p"]) for r in rows)
+
+
+def analyse(rows, examples: dict, info: dict, select: str = "best", n_boot: int = S.B_DEFAULT,
+            seeds=None, correlate: bool = True) -> dict:
+    """Every table of the report from ``collect``'s rows and per-example scores; ``n_boot`` = 0
+    skips the correlation intervals, ``correlate=False`` the correlations."""
+    from orchestrator.report.selection import describe
+    from orchestrator.report.selection import select as select_units
+
+    if seeds is not None:
+        rows = rows[rows["seed"].isin(list(seeds))]
+    units, items = select_units(rows, examples, select)
+    info = {**info, "bootstrap": n_boot, "per_example_runs": len({k[0] for k in examples}), "select": select,
+            "protocol": describe(select), "seeds": int(units["seed"].nunique()),
+            "samples": int(units["samples"].max())}
+    typo = typology_for(sorted(rows["lang"].unique()))
+    found_rows, found = effects(units, items, info["task"])
+    out = {"typology": typo, "cells": cells(units), "effects": found_rows, "groups": groups(found, typo),
+           "correlations": correlations(found, typo, n_boot) if correlate else [], "interaction": interaction(found)}
+    info["tests"] = adjust(out["effects"], out["groups"], out["interaction"], out["correlations"])
+    return {"info": info, **out}

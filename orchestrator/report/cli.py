@@ -1,16 +1,20 @@
 """``xlt-report``: turn a sweep into the answer to the research question.
 
     xlt-report --experiment smoke --tracking-uri sqlite:///xlt_runs/mlflow.db --out report/
-    xlt-report --experiment domains --metric accuracy --bootstrap 5000
+    xlt-report --experiment domains --metric accuracy --select mean --bootstrap 5000
 
-Reads the sweep's runs from MLflow (``collect``), computes cells, domain effects against
-``general`` and ``none`` with paired bootstrap intervals and BH-controlled tests, typological
-groups, Spearman correlations with distance to English and the method x domain interaction
-(``analysis``), and writes to ``--out``: ``report.html`` (self-contained), ``heatmap.png``,
-``effect_vs_distance.png``, ``groups.png``, the tables as CSV, ``runs_by_language.parquet``
+Reads the sweep's completed runs from MLflow (``collect``), resolves sampled knobs to one unit
+per (cell, seed) by the selection protocol (``selection``: ``--select best``, the best English
+dev objective, by default), computes cells, domain effects against ``general`` and ``none``
+(seeds as the unit of replication, items added: ``stats``), typological groups, Spearman
+correlations with distance to English and the method x domain interaction, with one
+Benjamini-Hochberg family over every test (``analysis``), and writes to ``--out``:
+``report.html`` (self-contained), ``heatmap.png``, ``effect_vs_distance.png``, ``groups.png``,
+the tables as CSV, ``runs_by_language.parquet``
 (one row per run x language with params and typology, for your own analysis) and
 ``report.json``. The same files are logged as artifacts (``report/``) of the sweep's parent
 run. Works on partial and running sweeps (unfinished runs are counted, not analysed).
+The page leads with the answer: per contrast and robust method, the effect by language group.
 
 Exit codes: 0 written; 2 the experiment or metric does not exist, or nothing can be analysed.
 """
@@ -24,7 +28,7 @@ from pathlib import Path
 
 
 def build(client, experiment: str, out: Path, metric: str | None = None, n_boot: int = 2000,
-          log_to_mlflow: bool = True) -> dict:
+          log_to_mlflow: bool = True, select: str = "best") -> dict:
     import pandas as pd
 
     from orchestrator.report import analysis as A
@@ -32,15 +36,10 @@ def build(client, experiment: str, out: Path, metric: str | None = None, n_boot:
     from orchestrator.report.collect import collect, example_scores
 
     rows, info = collect(client, experiment, metric)
-    info["bootstrap"] = n_boot
     examples = example_scores(client, sorted(rows["run_id"].unique()), info["task"], info["metric"])
-    info["per_example_runs"] = len({k[0] for k in examples})
-    typo = A.typology_for(sorted(rows["lang"].unique()))
-    cells = A.cells(rows)
-    effects, found = A.effects(rows, examples, n_boot)
-    groups = A.groups(found, typo)
-    correlations = A.correlations(found, typo)
-    interaction = A.interaction(found)
+    a = A.analyse(rows, examples, info, select, n_boot)
+    info, typo, cells, effects, groups, correlations, interaction = (
+        a["info"], a["typology"], a["cells"], a["effects"], a["groups"], a["correlations"], a["interaction"])
     out.mkdir(parents=True, exist_ok=True)
     images = {"heatmap": out / "heatmap.png", "effect_vs_distance": out / "effect_vs_distance.png",
               "groups": out / "groups.png"}
@@ -63,8 +62,8 @@ def build(client, experiment: str, out: Path, metric: str | None = None, n_boot:
     for name, table in (("effects", effects), ("groups", groups), ("correlations", correlations),
                         ("interaction", interaction)):
         pd.DataFrame(table).to_csv(out / f"{name}.csv", index=False)
-    result = {"info": info, "summary": sentences, "effects": effects, "groups": groups,
-              "correlations": correlations, "interaction": interaction}
+    result = {"info": info, "summary": sentences, "cells": cells.to_dict("records"), "effects": effects,
+              "groups": groups, "correlations": correlations, "interaction": interaction}
     (out / "report.json").write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
     if log_to_mlflow and info["parent_run_id"]:
         client.log_artifacts(info["parent_run_id"], str(out), "report")
@@ -80,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///xlt_runs/mlflow.db)")
     p.add_argument("--out", default=None, help="output folder (default: ./report-<experiment>)")
     p.add_argument("--metric", default=None, help="per-language metric (default: accuracy, f1 or map_at_20)")
-    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--select", choices=("best", "mean", "refuse"), default="best",
+                   help="several runs per (cell, seed) (search.samples_per_cell > 1): keep the one with the best "
+                        "English dev objective (default), average them, or refuse")
+    p.add_argument("--bootstrap", type=int, default=2000,
+                   help="bootstrap replicates of the correlation intervals (default 2000)")
     p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     args = p.parse_args(argv)
     import os
@@ -93,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         f"sqlite:///{Path('xlt_runs').resolve() / 'mlflow.db'}"
     out = Path(args.out or f"report-{args.experiment}")
     try:
-        result = build(MlflowClient(uri), args.experiment, out, args.metric, args.bootstrap, not args.no_log)
+        result = build(MlflowClient(uri), args.experiment, out, args.metric, args.bootstrap, not args.no_log,
+                       args.select)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.report import stats as S
+
 
 def _plt():
     import matplotlib
@@ -115,33 +117,102 @@ def _table(rows, columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _what(key, seeds: int) -> str:
+    return f"{key[1]} vs {key[0]} ({key[2].replace('robust_method=', '')}, {seeds} seed{'s' * (seeds != 1)})"
+
+
+def _interval(r, value: str = "effect") -> str:
+    if np.isnan(r.get("low", np.nan)):
+        return f"{r[value]:+.2f}"
+    return f"{r[value]:+.2f} [{r['low']:.2f}, {r['high']:.2f}], q = {r['q']:.2g}"
+
+
 def summary_sentences(info, effects, groups, correlations, interaction) -> list[str]:
-    out = [f"{info['analysed_runs']} of {info['trials']} trial runs of '{info['experiment']}' have per-language "
-           f"{info['task']} {info['metric']} and are analysed; the rest are failed, running or unfinished."]
+    ex = info.get("excluded") or {}
+    out = [f"{info['analysed_runs']} of {info['trials']} trial runs of '{info['experiment']}' are completed and "
+           f"analysed" + (f"; excluded: {', '.join(f'{n} {w}' for w, n in sorted(ex.items()))}." if ex else ".")]
+    if info.get("seeds", 0) < 2:
+        out.append(f"{S.DESCRIPTIVE}: with one seed there is no replication, so no interval and no test; "
+                   f"run at least 3 seeds to test.")
     for key in sorted({(r["reference"], r["domain"], r["variant"]) for r in effects}):
         rs = [r for r in effects if (r["reference"], r["domain"], r["variant"]) == key and r["lang"] != "en"]
+        seeds = min((r["seeds"] for r in rs), default=0)
+        allg = next((g for g in groups if (g["reference"], g["domain"], g["variant"]) == key
+                     and g["grouping"] == "all"), None)
+        mean = f"mean over {len(rs)} target languages {_interval(allg)}" if allg else ""
+        if seeds < 2:
+            out.append(f"{_what(key, seeds)}: {mean} (descriptive).")
+            continue
         up = [r["lang"] for r in rs if r["significant"] and r["effect"] > 0]
         down = [r["lang"] for r in rs if r["significant"] and r["effect"] < 0]
-        seeds = min(r["seeds"] for r in rs) if rs else 0
-        what = f"{key[1]} vs {key[0]} ({key[2].replace('robust_method=', '')}, {seeds} seed(s))"
         if not up and not down:
-            out.append(f"{what}: no language changes significantly (q < 0.05 after Benjamini-Hochberg).")
+            langs = "no language changes significantly (q < 0.05, Benjamini-Hochberg over every test)"
         else:
-            out.append(f"{what}: significant gains in {', '.join(up) or 'no language'}; significant losses in "
-                       f"{', '.join(down) or 'no language'}; the other {len(rs) - len(up) - len(down)} "
-                       f"languages show no significant change.")
+            langs = (f"significant gains in {', '.join(up) or 'no language'}, losses in {', '.join(down) or 'none'}; "
+                     f"the other {len(rs) - len(up) - len(down)} languages show no significant change")
+        out.append(f"{_what(key, seeds)}: {mean}; {langs}.")
         corr = next((c for c in correlations if (c["reference"], c["domain"], c["variant"]) == key
                      and c["distance"] == "syntax_knn"), None)
-        if corr and not np.isnan(corr["rho"]):
-            sig = "significant" if corr["p"] < 0.05 else "not significant"
+        if corr and not np.isnan(corr["p"]):
+            sig = "significant" if corr["significant"] else "not significant"
             out.append(f"  Its effect vs syntactic distance to English: Spearman rho {corr['rho']:.2f} "
-                       f"[{corr['low']:.2f}, {corr['high']:.2f}], p = {corr['p']:.3g} ({sig}).")
+                       f"[{corr['low']:.2f}, {corr['high']:.2f}] over {corr['languages']} languages, "
+                       f"{'exact ' if corr['exact'] else ''}permutation p = {corr['p']:.2g}, q = {corr['q']:.2g} "
+                       f"({sig}).")
     for r in interaction:
-        if r["p"] < 0.05:
+        if r["significant"]:
             out.append(f"Interaction: under {r['variant'].replace('robust_method=', '')} the effect of {r['domain']} "
-                       f"vs {r['reference']} differs from plain fine-tuning by {r['interaction']:+.2f} points "
-                       f"[{r['low']:.2f}, {r['high']:.2f}].")
+                       f"vs {r['reference']} differs from plain fine-tuning by {_interval(r, 'interaction')}.")
     return out
+
+
+def _cell(g) -> str:
+    if g is None:
+        return "–"
+    text = html.escape(_interval(g))
+    return f"<b>{text}</b>" if g.get("significant") else text
+
+
+def answer_tables(groups) -> str:
+    """Per contrast and robust method, the effect by language group: all targets and the
+    distance tertiles in one table, family and script in one table each."""
+    keys = sorted({(g["reference"], g["domain"], g["variant"]) for g in groups})
+    parts = []
+    for title, groupings, order in (("By distance to English", ("all", "distance tertile"),
+                                     ["all targets", "near", "mid", "far", "all"]),
+                                    ("By family", ("family",), None), ("By script", ("script",), None)):
+        rows = [g for g in groups if g["grouping"] in groupings]
+        cols = sorted({g["group"] for g in rows}, key=lambda c: (order.index(c) if order and c in order else 99, c))
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["contrast", "method", "seeds", *cols])
+        body = []
+        for key in keys:
+            mine = {g["group"]: g for g in rows if (g["reference"], g["domain"], g["variant"]) == key}
+            if not mine:
+                continue
+            seeds = min(g["seeds"] for g in mine.values())
+            label = f"{key[1]} vs {key[0]}"
+            method = key[2].replace("robust_method=", "").replace(",noise_magnitude=", " @")
+            body.append(f"<tr><td>{html.escape(label)}</td><td>{html.escape(method)}</td><td>{seeds}</td>"
+                        + "".join(f"<td>{_cell(mine.get(c))}</td>" for c in cols) + "</tr>")
+        parts.append(f"<h3>{title}</h3><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return "".join(parts)
+
+
+def _protocol(info) -> str:
+    sampled = ", ".join(info.get("sampled_by_optuna") or []) or "none"
+    lines = [f"Selection: {info['protocol']} (<code>--select {info['select']}</code>); "
+             f"{info['seeds']} seed{'s' * (info['seeds'] != 1)}; up to {info['samples']} sample(s) per (cell, seed) "
+             f"({info.get('samples_per_cell', 1)} planned); knobs sampled by Optuna: {html.escape(sampled)}."]
+    if sampled != "none":
+        lines.append("A sampled knob is not part of the cell: the two sides of a contrast each have their own "
+                     "selected value (the protocol's choice, not a controlled factor).")
+    if info.get("asha"):
+        lines.append(f"<b>ASHA was on</b>: {info.get('stopped_early', 0)} trial(s) stopped early are excluded; "
+                     f"contrasts use completed trials only, over the seeds both cells completed, so effects condition "
+                     f"on surviving ASHA's early English-dev cut.")
+    if info.get("seeds", 0) < 2:
+        lines.append(f"<b>{S.DESCRIPTIVE}</b>: no interval and no test are shown.")
+    return "<p>" + "<br>".join(lines) + "</p>"
 
 
 def page(info, sentences, cells, effects, groups, correlations, interaction, typo, images: dict[str, Path]) -> str:
@@ -149,33 +220,50 @@ def page(info, sentences, cells, effects, groups, correlations, interaction, typ
         data = base64.b64encode(images[name].read_bytes()).decode()
         return f'<img alt="{name}" src="data:image/png;base64,{data}">'
 
+    def folded(title, body):
+        return f"<details><summary><b>{html.escape(title)}</b></summary>{body}</details>"
+
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-             "font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-             "th{background:#f3f3f3}img{max-width:100%}li{margin:.2em 0}")
+             "font-size:12px;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+             "th{background:#f3f3f3}img{max-width:100%}li{margin:.2em 0}details{margin:.6em 0}"
+             "summary{cursor:pointer}")
     typo_rows = typo.reset_index().to_dict("records")
-    title = html.escape(info["experiment"])
     typo_cols = ["lang", "uriel", "name", "family", "script", "tertile"]
     typo_cols += [c for c in typo.columns if c.startswith("dist_")]
+    method = (f"<p>Effects are differences in points (cell minus reference, same robust-method variant), paired on the "
+              f"seed and, where per-example results exist, on the test item. The seed is the unit of replication: "
+              f"intervals (95 %) and tests are t-based over the per-seed effects, with the test items' own variance "
+              f"added (crossed seeds x items random-effects model, Satterthwaite degrees of freedom); parallel test "
+              f"sets are combined item by item across languages in groups, interactions and correlation intervals. "
+              f"Correlations: Spearman's rho, permutation p (exact for up to {S.EXACT_PERMUTATIONS} languages), "
+              f"interval from {info['bootstrap']} replicates resampling seeds, items and languages. q: "
+              f"Benjamini-Hochberg over all {info['tests']} tests on this page (FDR 5 %); bold = q &lt; 0.05. "
+              f"English is the source language and is left out of groups and correlations.</p>")
+    title = html.escape(info["experiment"])
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>xlt-report: {title}</title>
 <style>{style}</style></head><body>
 <h1>{html.escape(info['experiment'])}: {html.escape(info['task'])} {html.escape(info['metric'])}</h1>
-<h2>Summary</h2><ul>{''.join(f'<li>{html.escape(s)}</li>' for s in sentences)}</ul>
-<p>Effects are differences in points (cell minus reference, same robust-method variant, paired on seed and test
-example). Intervals: 95% percentile bootstrap over seeds and test examples ({info['bootstrap']} replicates).
-p: two-sided paired bootstrap; q: Benjamini-Hochberg over all {len(effects)} per-language tests (FDR 5%).
-English is the source language and is left out of groups and correlations.</p>
+{_protocol(info)}
+<h2>The answer: effect of the domain by language group</h2>
+<p>Effect in points, [95 % interval], q; one row per contrast and robust method.</p>
+{answer_tables(groups)}
 <h2>Effect per language</h2>{img('heatmap')}
-<h2>Effect vs typological distance</h2>{img('effect_vs_distance')}
-{_table(correlations, ['reference', 'domain', 'variant', 'distance', 'rho', 'low', 'high', 'p', 'languages'])}
-<h2>By typological group</h2>{img('groups')}
-{_table(groups, ['reference', 'domain', 'variant', 'grouping', 'group', 'languages', 'effect', 'low', 'high', 'p'])}
 <h2>Method x domain interaction</h2>
-<p>The domain effect under a robust method minus the domain effect under plain fine-tuning, mean over languages.</p>
-{_table(interaction, ['reference', 'domain', 'variant', 'languages', 'interaction', 'low', 'high', 'p'])}
-<h2>Per-language effects</h2>
-{_table(effects, ['reference', 'domain', 'variant', 'lang', 'effect', 'low', 'high', 'p', 'q', 'seeds', 'examples'])}
-<h2>Cells: mean, spread and seeds</h2>
-{_table(cells.to_dict('records'), ['domain', 'variant', 'lang', 'mean', 'std', 'seeds'])}
-<h2>Languages</h2>
-{_table(typo_rows, typo_cols)}
+<p>The domain effect under a robust method minus the domain effect under plain fine-tuning, mean over target
+languages.</p>
+{_table(interaction, ['reference', 'domain', 'variant', 'languages', 'interaction', 'low', 'high', 'p', 'q', 'seeds',
+                      'note'])}
+<h2>Summary</h2><ul>{''.join(f'<li>{html.escape(s)}</li>' for s in sentences)}</ul>
+{method}
+{folded('Effect vs typological distance', img('effect_vs_distance') + _table(correlations, [
+        'reference', 'domain', 'variant', 'distance', 'rho', 'low', 'high', 'p', 'exact', 'q', 'languages', 'seeds',
+        'note']))}
+{folded('By typological group (all rows)', img('groups') + _table(groups, [
+        'reference', 'domain', 'variant', 'grouping', 'group', 'languages', 'effect', 'low', 'high', 'p', 'q', 'seeds',
+        'note']))}
+{folded('Per-language effects', _table(effects, [
+        'reference', 'domain', 'variant', 'lang', 'effect', 'low', 'high', 'p', 'q', 'seeds', 'examples', 'note']))}
+{folded('Cells: mean, spread, seeds and samples', _table(cells.to_dict('records'), [
+        'domain', 'variant', 'lang', 'mean', 'std', 'seeds', 'samples']))}
+{folded('Languages', _table(typo_rows, typo_cols))}
 </body></html>"""

@@ -1,41 +1,82 @@
-"""Effects with uncertainty: a paired, two-level bootstrap over seeds and test examples.
+"""Inference for ``xlt-report``: the seed is the unit of replication; test items add theirs.
 
-A *contrast* compares two cells that differ only in the domain (e.g. legal vs general, with the
-same robust-method variant), language by language, paired on the seed (trials with the same
-seed share everything but the domain) and on the test example (every cell is evaluated on the
-same test set). For language l with common seeds S and, where per-example results exist, the
-per-example score matrices A (cell) and B (reference), |S| x n:
+**One contrast, one language.** Cell A against reference B (same robust-method variant, paired
+on the seed), with common seeds S and, where per-example results exist, the same n test items
+in both. The per-seed, per-item difference in points, ``d[s, i] = A[s, i] - B[s, i]``, follows a
+crossed random-effects model (seeds crossed with items, as in Clark 1973's "language as a
+fixed effect" analysis)::
 
-    effect_l = mean_s mean_i (A[s, i] - B[s, i])            (points: percentage points)
+    d[s, i] = mu + a_s + b_i + e_si      Var(mean d) = sigma_a^2/S + sigma_b^2/n + sigma_e^2/(S n)
 
-With per-example results, one bootstrap replicate resamples the seeds with replacement and,
-independently, the test examples with replacement (the same example indices for both cells:
-the pairing), and recomputes the effect. The replicates give a percentile 95% interval and a
-two-sided bootstrap p-value, ``2 * min(P(effect* <= 0), P(effect* >= 0))`` (the paired
-bootstrap test of Koehn 2004, extended to seeds). Without per-example results (metrics that
-do not decompose into examples, like chunk F1, or runs without prediction artifacts) the
-analysis is over seeds only, and a percentile bootstrap over a handful of seeds is far too
-optimistic; there the interval and test are the paired t over the seeds' differences (t with
-|S| - 1 degrees of freedom), and a single seed gives no interval.
+``a_s``: the seed's effect (training randomness), ``b_i``: the item's share of the contrast (the
+test set is a sample of the items the benchmark stands for), ``e_si``: the rest. The
+two-way ANOVA mean squares estimate that variance without bias::
 
-Seed draws come from a generator seeded by the seed set, example draws from one seeded by
-(language, seed set), so every contrast of a language sees the same draws and every language
-of a group the same seed draws: group means (mean over a group's languages of
-the per-language replicates) and the method x domain interaction (difference of two contrasts'
-replicates) keep the pairing.
+    V = MS_seed / (S n)  +  max(0, MS_item - MS_err) / (S n)
+      = var_s(mean_i d[s, i]) / S  +  sigma_b^2_hat / n
 
-Multiple comparisons: the per-language tests of a report are one family; Benjamini-Hochberg
-controls the false discovery rate at 5% (``q`` values), and "significant" means q < 0.05.
+The first term is exactly the paired t's variance over the per-seed effects: the seed level is
+always there and never replaced by items; the second adds the item-sampling uncertainty where
+per-example results exist (accuracy tasks). The interval is ``estimate +- t(0.975, df) sqrt(V)``
+and the test the matching t-test, with Satterthwaite's degrees of freedom (S - 1 for the seed
+term, n - 1 for the item term). Metrics that do not decompose into items (chunk F1, EM/F1, mAP)
+get the paired t over seeds alone. **One seed gives no interval and no test** (``DESCRIPTIVE``);
+a variance of exactly 0 (every seed the same difference, no item spread) gives no test either
+(``CONSTANT``): a t-test cannot say anything there, and p = 0 would be a false certainty.
+
+**Combinations** (a typological group's mean over languages, the method x domain interaction,
+their union) are linear combinations ``sum_k w_k d_k`` of per-language differences, with the
+seeds common to every term. The seed term is computed on the combined per-seed effects, so the
+languages' shared seeds (one run is evaluated on every language) keep their correlation. Items
+are handled jointly: parallel test sets (XNLI, PAWS-X, XCOPA: line-aligned translations of the
+same items, ``ItemSet``) are combined item by item *before* the item variance is estimated, so
+one item's share of the effect counts once per item, not once per language; test sets of
+different items add their item variances.
+
+**Correlations** (``permutation_p``): Spearman's rho between per-language effects and distances,
+with an exact permutation p for n <= 8 languages (all n! pairings) and a Monte Carlo one above
+(``(k + 1) / (B + 1)``, never 0); ``rho_interval`` resamples seeds (deviations inflated by
+sqrt(S / (S - 1)), the small-sample correction of the bootstrap variance), items (jointly across
+parallel languages) and languages, so the interval carries the effects' own uncertainty.
+
+**Multiple testing** (``bh_qvalues``): every test a report shows (per-language effects, group
+means, interactions, correlations) is one family; Benjamini-Hochberg at 5 %, "significant" means
+q < 0.05. BH is valid under the positive dependence these tests have (shared reference runs,
+shared seeds and items); groups of one language repeat that language's test and are kept, which
+only makes the family more conservative.
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 B_DEFAULT = 2000
+DESCRIPTIVE = "1 seed: descriptive only"
+CONSTANT = "no variation across seeds: not testable"
+EXACT_PERMUTATIONS = 8
+"""Up to this many languages, the permutation p enumerates all n! pairings."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One language's paired differences for one contrast, seed by seed.
+
+    ``per_seed``: {seed: difference of the metric in points}; ``items``: {seed: per-item
+    differences (points)} where per-example results exist, else None; ``item_set``: which test
+    items these are (languages of a parallel test set share one, so their items are combined
+    item by item)."""
+
+    lang: str
+    per_seed: dict
+    items: dict | None = field(default=None, repr=False)
+    item_set: str = ""
+
+    def n_items(self) -> int:
+        return len(next(iter(self.items.values()))) if self.items else 0
 
 
 @dataclass
@@ -46,87 +87,68 @@ class Effect:
     p: float
     seeds: int
     examples: int
-    replicates: np.ndarray | None = field(repr=False, default=None)
-    """Bootstrap replicates (per-example results); None for the seed-level t analysis."""
-    seed_values: dict | None = field(repr=False, default=None)
-    """{seed: that seed's mean difference}, for combining effects seed by seed."""
+    df: float = math.nan
+    se: float = math.nan
+    """sqrt(V): the standard error; the interval is estimate +- t(0.975, df) se."""
+    note: str = ""
+    """Why there is no interval or test (``DESCRIPTIVE``, ``CONSTANT``), else empty."""
 
 
-def _rng(lang: str, seeds: tuple, base: int) -> np.random.Generator:
-    digest = hashlib.sha1(f"{base}/{lang}/{seeds}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+def negate(ev: Evidence) -> Evidence:
+    return Evidence(ev.lang, {s: -v for s, v in ev.per_seed.items()},
+                    {s: -x for s, x in ev.items.items()} if ev.items else None, ev.item_set)
 
 
-def t_effect(values: dict) -> Effect:
-    """Seed-level analysis: paired t interval and one-sample t-test over the seeds' differences
-    (the percentile bootstrap over a handful of seeds is far too optimistic)."""
+def _anova_item_variance(c: np.ndarray) -> float:
+    """sigma_b^2 / n of an S x n matrix (two-way ANOVA without replication), clipped at 0."""
+    s, n = c.shape
+    if n < 2:
+        return 0.0
+    col = c.mean(axis=0)
+    ms_item = s * col.var(ddof=1)
+    resid = c - c.mean(axis=1, keepdims=True) - col[None, :] + c.mean()
+    ms_err = (resid ** 2).sum() / ((s - 1) * (n - 1)) if s > 1 else 0.0
+    return max(0.0, ms_item - ms_err) / (s * n)
+
+
+def combine(terms: list[tuple[float, Evidence]]) -> Effect:
+    """The effect ``sum_k w_k d_k`` of weighted per-language evidence, over the seeds common
+    to every term (one term: a per-language effect)."""
     from scipy import stats as st
 
-    x = np.array(list(values.values()), dtype=float)
-    est = float(x.mean())
-    if len(x) < 2 or np.all(x == x[0]):
-        p = np.nan if len(x) < 2 else (0.0 if x[0] != 0 else 1.0)
-        return Effect(est, np.nan if len(x) < 2 else est, np.nan if len(x) < 2 else est, p, len(x), 0,
-                      None, values)
-    se = x.std(ddof=1) / np.sqrt(len(x))
-    half = st.t.ppf(0.975, len(x) - 1) * se
-    return Effect(est, est - half, est + half, float(st.ttest_1samp(x, 0.0).pvalue), len(x), 0, None, values)
-
-
-def paired_effect(diff: np.ndarray, lang: str, seeds: tuple, n_boot: int = B_DEFAULT, base_seed: int = 0) -> Effect:
-    """``diff``: |S| x n per-example differences (two-level bootstrap over seeds and examples),
-    or |S| x 1 per-seed differences (paired t over seeds), in points."""
-    diff = np.asarray(diff, dtype=float)
-    if diff.ndim == 1:
-        diff = diff[:, None]
-    s, n = diff.shape
-    per_seed = dict(zip(seeds, diff.mean(axis=1).tolist()))
-    if n == 1:
-        return t_effect(per_seed)
-    # the seed draws depend on the seed set only: every language of a group resamples the same
-    # seeds in a replicate (their seed effects are shared); examples are drawn per language
-    seed_w = _rng("", seeds, base_seed).multinomial(s, [1 / s] * s, size=n_boot) if s > 1 else np.ones((n_boot, 1))
-    ex_w = _rng(lang, seeds, base_seed).multinomial(n, [1 / n] * n, size=n_boot)
-    reps = np.einsum("bs,sn,bn->b", seed_w, diff, ex_w) / (s * n)
-    return Effect(float(diff.mean()), *summarize(reps), s, n, reps, per_seed)
-
-
-def summarize(reps: np.ndarray) -> tuple[float, float, float]:
-    """(low, high, p) of bootstrap replicates: percentile 95% interval, two-sided p."""
-    low, high = np.percentile(reps, [2.5, 97.5])
-    p = 2 * min(np.mean(reps <= 0), np.mean(reps >= 0))
-    return float(low), float(high), float(min(1.0, p))
-
-
-def _by_seed(effects: list[Effect], sign: list[float]) -> dict:
-    common = set.intersection(*(set(e.seed_values) for e in effects))
-    return {s: sum(w * e.seed_values[s] for w, e in zip(sign, effects)) / max(1, sum(w > 0 for w in sign))
-            for s in sorted(common)}
-
-
-def combine(effects: list[Effect]) -> Effect:
-    """Mean of several languages' effects (a typological group): replicate by replicate, or
-    seed by seed (the languages share the seeds, so their seed effects are not independent)."""
-    if all(e.replicates is not None for e in effects):
-        reps = np.mean([e.replicates for e in effects], axis=0)
-        estimate = float(np.mean([e.estimate for e in effects]))
-        return Effect(estimate, *summarize(reps), min(e.seeds for e in effects),
-                      sum(e.examples for e in effects), reps, _by_seed(effects, [1.0] * len(effects)))
-    return t_effect(_by_seed(effects, [1.0] * len(effects)))
-
-
-def difference(a: Effect, b: Effect) -> Effect:
-    """a - b (the interaction of two contrasts): replicate by replicate, or seed by seed."""
-    if a.replicates is not None and b.replicates is not None:
-        reps = a.replicates - b.replicates
-        return Effect(a.estimate - b.estimate, *summarize(reps), min(a.seeds, b.seeds),
-                      min(a.examples, b.examples), reps, _by_seed([a, b], [1.0, -1.0]))
-    common = sorted(set(a.seed_values) & set(b.seed_values))
-    return t_effect({s: a.seed_values[s] - b.seed_values[s] for s in common})
+    seeds = sorted(set.intersection(*(set(ev.per_seed) for _, ev in terms)))
+    s = len(seeds)
+    if s == 0:
+        return Effect(math.nan, math.nan, math.nan, math.nan, 0, 0, note="no common seed")
+    with_items = all(ev.items is not None and all(x in ev.items for x in seeds) for _, ev in terms)
+    sets: dict[str, np.ndarray] = {}
+    if with_items:
+        for w, ev in terms:
+            m = w * np.stack([np.asarray(ev.items[x], float) for x in seeds])
+            key = ev.item_set or f"lang:{ev.lang}"
+            if key in sets and sets[key].shape != m.shape:  # not the same items after all
+                key = f"{key}/{ev.lang}"
+            sets[key] = sets[key] + m if key in sets else m
+        per_seed = sum(c.mean(axis=1) for c in sets.values())
+    else:
+        per_seed = np.array([sum(w * ev.per_seed[x] for w, ev in terms) for x in seeds], float)
+    estimate = float(np.mean(per_seed))
+    examples = sum(c.shape[1] for c in sets.values())
+    if s < 2:
+        return Effect(estimate, math.nan, math.nan, math.nan, s, examples, note=DESCRIPTIVE)
+    v_seed = float(np.var(per_seed, ddof=1)) / s
+    v_items = [(_anova_item_variance(c), c.shape[1]) for c in sets.values()]
+    v = v_seed + sum(x for x, _ in v_items)
+    if not v > 1e-12 * max(1.0, estimate ** 2):
+        return Effect(estimate, math.nan, math.nan, math.nan, s, examples, note=CONSTANT)
+    df = v ** 2 / (v_seed ** 2 / (s - 1) + sum(x ** 2 / (n - 1) for x, n in v_items if x > 0))
+    half = float(st.t.ppf(0.975, df)) * math.sqrt(v)
+    p = float(2 * st.t.sf(abs(estimate) / math.sqrt(v), df))
+    return Effect(estimate, estimate - half, estimate + half, p, s, examples, float(df), math.sqrt(v))
 
 
 def bh_qvalues(pvalues: list[float]) -> list[float]:
-    """Benjamini-Hochberg adjusted p-values (NaN stays NaN)."""
+    """Benjamini-Hochberg adjusted p-values over one family (NaN: no test, stays NaN)."""
     from scipy.stats import false_discovery_control
 
     p = np.asarray(pvalues, dtype=float)
@@ -137,23 +159,82 @@ def bh_qvalues(pvalues: list[float]) -> list[float]:
     return out.tolist()
 
 
-def spearman(effects: list[float], distances: list[float], n_boot: int = B_DEFAULT, seed: int = 0) -> dict:
-    """Spearman's rho between per-language effects and distances to English, its p-value and a
-    95% interval from resampling languages."""
-    from scipy.stats import spearmanr
+def _rank_rows(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
 
-    x, y = np.asarray(distances, float), np.asarray(effects, float)
-    ok = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[ok], y[ok]
-    if len(x) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"rho": np.nan, "low": np.nan, "high": np.nan, "p": np.nan, "languages": int(len(x))}
-    res = spearmanr(x, y)
+    return rankdata(a, axis=-1)
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=-1, keepdims=True)
+    y = y - y.mean(axis=-1, keepdims=True)
+    den = np.sqrt((x ** 2).sum(axis=-1) * (y ** 2).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (x * y).sum(axis=-1) / np.where(den > 0, den, 1), np.nan)
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho (average ranks for ties); NaN when either side is constant."""
+    return float(_pearson_rows(_rank_rows(np.asarray(x, float)), _rank_rows(np.asarray(y, float))))
+
+
+def permutation_p(x, y, n_perm: int = 9999, seed: int = 0) -> tuple[float, bool]:
+    """Two-sided permutation p of Spearman's rho, and whether it is exact: all n! pairings for
+    n <= ``EXACT_PERMUTATIONS``, else ``n_perm`` random ones with p = (k + 1) / (n_perm + 1)."""
+    rx, ry = _rank_rows(np.asarray(x, float)), _rank_rows(np.asarray(y, float))
+    observed = abs(float(_pearson_rows(rx, ry)))
+    n = len(rx)
+    tol = 1e-9
+    if n <= EXACT_PERMUTATIONS:
+        perms = np.array(list(itertools.permutations(range(n))))
+        rhos = np.abs(_pearson_rows(rx[None, :], ry[perms]))
+        return float(np.mean(rhos >= observed - tol)), True
     rng = np.random.default_rng(seed)
-    reps = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(x), len(x))
-        if np.ptp(x[idx]) > 0 and np.ptp(y[idx]) > 0:
-            reps.append(spearmanr(x[idx], y[idx]).statistic)
-    low, high = np.percentile(reps, [2.5, 97.5]) if reps else (np.nan, np.nan)
-    return {"rho": float(res.statistic), "low": float(low), "high": float(high), "p": float(res.pvalue),
-            "languages": int(len(x))}
+    perms = np.argsort(rng.random((n_perm, n)), axis=1)
+    rhos = np.abs(_pearson_rows(rx[None, :], ry[perms]))
+    return float((np.sum(rhos >= observed - tol) + 1) / (n_perm + 1)), False
+
+
+def replicate_effects(evidence: list[Evidence], n_boot: int, rng: np.random.Generator,
+                      chunk: int = 250) -> np.ndarray:
+    """n_boot x L bootstrap replicates of the languages' effects: the common seeds resampled
+    once per replicate for every language (their deviations from the seed mean inflated by
+    sqrt(S / (S - 1))), items resampled once per replicate and item set (jointly across the
+    languages of a parallel test set)."""
+    seeds = sorted(set.intersection(*(set(ev.per_seed) for ev in evidence)))
+    s = len(seeds)
+    inflate = math.sqrt(s / (s - 1)) if s > 1 else 1.0
+    seed_w = rng.multinomial(s, [1 / s] * s, size=n_boot).astype(float)
+    out = np.empty((n_boot, len(evidence)))
+    item_w: dict[tuple, np.ndarray] = {}
+    for j, ev in enumerate(evidence):
+        if ev.items is not None and all(x in ev.items for x in seeds):
+            m = np.stack([np.asarray(ev.items[x], float) for x in seeds])
+        else:
+            m = np.array([[ev.per_seed[x]] for x in seeds], float)
+        m = m.mean(axis=0) + inflate * (m - m.mean(axis=0))
+        n = m.shape[1]
+        if n == 1:
+            out[:, j] = seed_w @ m[:, 0] / s
+            continue
+        key = (ev.item_set or f"lang:{ev.lang}", n)
+        if key not in item_w:
+            item_w[key] = rng.multinomial(n, [1 / n] * n, size=n_boot).astype(np.float32)
+        for b in range(0, n_boot, chunk):
+            out[b:b + chunk, j] = np.einsum("bs,sn,bn->b", seed_w[b:b + chunk], m,
+                                            item_w[key][b:b + chunk]) / (s * n)
+    return out
+
+
+def rho_interval(replicates: np.ndarray, distances, seed: int = 0) -> tuple[float, float]:
+    """Percentile 95 % interval of Spearman's rho from ``replicate_effects`` (n_boot x L; seeds
+    and items resampled) with the languages resampled in each replicate."""
+    rng = np.random.default_rng(seed)
+    dist = np.asarray(distances, float)
+    idx = rng.integers(0, len(dist), size=replicates.shape)
+    rhos = _pearson_rows(_rank_rows(dist[idx]), _rank_rows(np.take_along_axis(replicates, idx, axis=1)))
+    rhos = rhos[~np.isnan(rhos)]
+    if len(rhos) < len(replicates) / 2:
+        return math.nan, math.nan
+    low, high = np.percentile(rhos, [2.5, 97.5])
+    return float(low), float(high)

@@ -83,6 +83,7 @@ def _features(feature_set: str) -> dict[str, list[float]]:
     return {code: [float(x) for x in vec] for code, vec in raw.items()}
 
 
+@cache
 def distance_to_english(lang: str, feature_set: str) -> float:
     feats = _features(feature_set)
     return _cosine_distance(feats[LANGUAGES["en"][0]], feats[LANGUAGES[lang][0]])
