@@ -83,6 +83,19 @@ class World:
         return out
 
 
+def tune_config(domain: str, seed: int, langs: list[str]) -> dict:
+    """A simulated trial's config as Tune hands it over (``{"run": ..., **choices}``), made
+    from a space file the way a sweep makes it."""
+    from orchestrator.space import Cell, run_config, trial_choices
+    from orchestrator.spec import parse_spec
+
+    spec = parse_spec({"name": "calibration", "target": {"task": "xnli", "languages": langs, "data_dir": "sim"},
+                       "training": {"epochs": 1}})
+    run = run_config(spec, "/sim")
+    choices = trial_choices(run, domain, "none", 0.0, 2e-5, seed, [], Cell(domain, "none", None, None))
+    return {"run": run.to_dict(), **choices.to_dict()}
+
+
 def write_sweep(tracker, world: World, rng: np.random.Generator, work: Path, seeds: int = 5) -> None:
     """One simulated sweep: none, general (no effect) and legal (planted) x ``seeds`` seeds."""
     items = world.draw_items(rng)
@@ -93,11 +106,8 @@ def write_sweep(tracker, world: World, rng: np.random.Generator, work: Path, see
     for domain, shift in cells.items():
         for seed in range(seeds):
             trial = f"{domain}_{seed}"
-            config = {"domain": domain, "intermediate_tasks": [], "robust_method": "none", "noise_magnitude": 0.0,
-                      "learning_rate": 2e-5, "seed": seed, "cell": f"domain={domain},robust_method=none",
-                      "cell_id": domain,
-                      "run": {"model": "simulated", "target_task": "xnli", "languages": langs, "epochs": 1,
-                              "batch_size": 32, "max_length": 128, "max_examples": None, "data_dir": "sim"}}
+            config = {**tune_config(domain, seed, langs), "cell": f"domain={domain},robust_method=none",
+                      "cell_id": domain}
             run_id = tracker.trial_run(trial, config)
             correct = world.run(rng, items, shift)
             folder = work / trial

@@ -23,7 +23,7 @@ name                        ours vs baseline                              goal
 ``trial_overhead``          a one-trial ``xlt-sweep`` (subprocess: Ray,   ours - baseline
                             Tune, MLflow; one worker, so the stage        <= 15 s on CPU
                             trains in the trial's process) vs the same
-                            stages in this process (``local_fit``);
+                            stages in this process (``LocalExecutor``);
                             ``trial_overhead_train``: the same with
                             ``resources.executor: train`` (TorchTrainer)
 ``tracking_cost_sqlite``    one trial's metrics logged as the sweep       ratio >= 10
@@ -72,10 +72,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from robust_cost import method_step_times  # noqa: E402
 
 from trainables import performance as perf  # noqa: E402
-from trainables.loop import EvalSet, run_eval, train_step  # noqa: E402
-from trainables.mixing import BatchSchedule, Part, collate  # noqa: E402
+from trainables.batching import BatchSchedule, collate  # noqa: E402
+from trainables.evaluation import run_eval  # noqa: E402
+from trainables.loop import train_step  # noqa: E402
+from trainables.mixing import Part  # noqa: E402
 from trainables.models import load_encoder, train_wordpiece  # noqa: E402
 from trainables.robust import build_method  # noqa: E402
+from trainables.stage_data import EvalSet  # noqa: E402
 from trainables.tasks import family, target_task  # noqa: E402
 from trainables.tasks.base import EncodeConfig, TaskModel, feature_lengths  # noqa: E402
 from trainables.tasks.classification import PairExample  # noqa: E402
@@ -162,13 +165,12 @@ def row(ours, baseline, ratio, unit: str, note: str, goal: str, meets: bool | No
 def ours_throughput(s: Setup, steps: int) -> float:
     """Examples/s of our training steps: the loop's schedule, collate and ``train_step``."""
     model = s.model()
-    cfg = {"weight_decay": 0.01}
-    amp = perf.autocast_dtype(cfg, s.device)
+    amp = perf.autocast_dtype("auto", s.device)
     part = Part("xnli", s.task, s.fam, s.train)
     method = build_method("none", 0.0)
     s.sync()
     t0 = time.perf_counter()
-    optimizer = perf.optimizer(model.parameters(), cfg, 2e-5, s.device)
+    optimizer = perf.optimizer(model.parameters(), 2e-5, 0.01, s.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
     schedule = BatchSchedule([len(s.train)], s.batch_size, 1, 0, 0, "proportional", [feature_lengths(s.train)])
     done, epoch = 0, 0
@@ -259,7 +261,7 @@ def bench_padding_waste(s: Setup, repeats: int) -> dict:
 
 def bench_eval_all_languages(s: Setup, repeats: int) -> dict:
     model = s.model()
-    amp = perf.autocast_dtype({}, s.device)
+    amp = perf.autocast_dtype("auto", s.device)
 
     def one_pass(sets):
         s.sync()
@@ -302,9 +304,10 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
     """``trial_overhead``: the default executor for one worker (the stage trains in the trial's
     process); ``trial_overhead_train``: the same sweep with ``resources.executor: train`` (a
     TorchTrainer per stage, what several workers need), for the record (once in --quick)."""
-    from orchestrator.space import run_block
+    from orchestrator.space import Cell, run_config, trial_choices
     from orchestrator.spec import load_spec
-    from trainables.trial import local_fit, run_stages
+    from trainables.executors import LocalExecutor
+    from trainables.trial import run_stages
 
     space = s.work / "one_trial.yaml"
     space.write_text(ONE_TRIAL)
@@ -330,9 +333,9 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
     def direct() -> float:
         storage = Path(tempfile.mkdtemp(dir=s.work))
         t0 = time.perf_counter()
-        config = {"run": run_block(spec, str(storage)), "domain": "none", "robust_method": "none",
-                  "noise_magnitude": 0.0, "learning_rate": 2e-3, "seed": 0}
-        run_stages(config, "direct", fit=local_fit)
+        run = run_config(spec, str(storage))
+        choices = trial_choices(run, "none", "none", 0.0, 2e-3, 0, [], Cell("none", "none", None, None))
+        run_stages(run, choices, "direct", LocalExecutor())
         wall = time.perf_counter() - t0
         shutil.rmtree(storage, ignore_errors=True)
         return wall
@@ -505,9 +508,8 @@ def gpu_mfu(device: torch.device, compile_: bool = False, size: dict | None = No
     model = TaskModel(encoder, fam.head(config.hidden_size, task)).to(device)
     if compile_:
         encoder.compile(dynamic=False)
-    cfg = {"precision": "bf16"}
-    amp = perf.autocast_dtype(cfg, device)
-    opt = perf.optimizer(model.parameters(), cfg, 2e-5, device)
+    amp = perf.autocast_dtype("bf16", device)
+    opt = perf.optimizer(model.parameters(), 2e-5, 0.01, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
     part, method = Part("xnli", task, fam, []), build_method("none", 0.0)
     data = {"input_ids": torch.randint(5, config.vocab_size, (batch, seq), device=device),

@@ -23,6 +23,19 @@ import json
 from dataclasses import dataclass
 
 from orchestrator.spec import Range, SweepSpec, param_values
+from trainables.config import (
+    Encoding,
+    IntermediateConfig,
+    ModelRef,
+    Optimiser,
+    Resources,
+    RunConfig,
+    Schedule,
+    Speed,
+    TargetConfig,
+    Training,
+    TrialChoices,
+)
 from trainables.robust import METHODS
 from trainables.stage_cache import intermediate_inputs, intermediate_key
 from trainables.tasks import TASKS
@@ -109,53 +122,55 @@ class OptunaSpace:
         self.lr = spec.training.learning_rate
         self.noise = {m: spec.robust.magnitude(m) for m in self.methods}
         self.tasks = {d: spec.intermediate.tasks_of(d) for d in self.domains}
-        self.run = run_block(spec, "")  # what the intermediate stage trains with (its cache key)
+        self.run = run_config(spec, "")  # what the intermediate stage trains with (its cache key)
 
     def __call__(self, trial) -> dict:
         domain = trial.suggest_categorical("domain", self.domains)
         method = trial.suggest_categorical("robust_method", self.methods)
         seed = trial.suggest_categorical("seed", self.seeds)
-        out = {"learning_rate": _suggest(trial, "learning_rate", self.lr), "seed": seed,
-               "intermediate_tasks": self.tasks[domain], "noise_magnitude": 0.0}
-        uses_noise = METHODS[method].uses_noise
-        if uses_noise:
-            out["noise_magnitude"] = _suggest(trial, noise_param(method), self.noise[method])
-        cell = Cell(domain, method,
-                    _grid_value(self.noise[method], out["noise_magnitude"]) if uses_noise else None,
-                    _grid_value(self.lr, out["learning_rate"]))
-        out.update(cell_id=cell.id, cell=cell.label)
-        if domain != "none":
-            out["intermediate_cache_key"] = intermediate_key(intermediate_inputs(self.run, self.tasks[domain], seed))
-        return out
+        lr = _suggest(trial, "learning_rate", self.lr)
+        noise = _suggest(trial, noise_param(method), self.noise[method]) if METHODS[method].uses_noise else 0.0
+        cell = Cell(domain, method, _grid_value(self.noise[method], noise) if METHODS[method].uses_noise else None,
+                    _grid_value(self.lr, lr))
+        return trial_choices(self.run, domain, method, noise, lr, seed, self.tasks[domain], cell).to_dict()
 
 
-def run_block(spec: SweepSpec, storage: str, cache_root: str | None = None) -> dict:
-    """The static part of every trial's config (everything not sampled). ``cache_root``: the
-    stage cache, shared by the sweeps of one ``--storage`` (default: under ``storage``)."""
-    t, i = spec.training, spec.intermediate
-    return {
-        "sweep": spec.name, "storage": storage, "assets": f"{storage}/assets",
-        "stage_cache": cache_root or f"{storage}/stage_cache",
-        "model": spec.model.name, "tokenizer": spec.model.tokenizer,
-        "trust_remote_code": spec.model.trust_remote_code,
-        "target_task": spec.target.task, "languages": spec.languages,
-        "data_dir": spec.target.data_dir,
-        "epochs": t.epochs, "batch_size": t.batch_size, "eval_batch_size": t.eval_batch_size,
-        "max_length": t.max_length, "max_examples": t.max_examples,
-        "doc_stride": t.doc_stride, "max_query_length": t.max_query_length,
-        "weight_decay": t.weight_decay, "warmup_ratio": t.warmup_ratio, "select": t.select,
-        "group_by_length": t.group_by_length, "precision": t.precision, "attention": t.attention,
-        "compile": t.compile,
-        "retrieval_layer": spec.target.retrieval_layer, "generalized": spec.target.generalized,
-        "recipe": spec.target.recipe.model_dump(),
-        "intermediate": {"epochs": i.epochs, "learning_rate": i.learning_rate,
-                         "max_examples": i.max_examples, "data_dir": spec.intermediate_data_dir,
-                         "mixing": i.mixing, "max_steps": i.max_steps},
-        "robust_options": spec.robust.options,
-        "resources": {**spec.resources.model_dump(), "in_trial": spec.resources.in_trial},
-        "worker_failures": spec.search.worker_failures,
-        "keep_weights": spec.storage.keep_weights,
-    }
+def run_config(spec: SweepSpec, storage: str, cache_root: str | None = None) -> RunConfig:
+    """The static part of every trial's config (everything not sampled), typed. ``cache_root``:
+    the stage cache, shared by the sweeps of one ``--storage`` (default: under ``storage``)."""
+    t, i, r, recipe = spec.training, spec.intermediate, spec.resources, spec.target.recipe
+    return RunConfig(
+        sweep=spec.name, storage=storage, assets=f"{storage}/assets",
+        stage_cache=cache_root or f"{storage}/stage_cache",
+        model=ModelRef(spec.model.name, spec.model.tokenizer, spec.model.trust_remote_code),
+        target=TargetConfig(spec.target.task, tuple(spec.languages), spec.target.data_dir,
+                            spec.target.generalized, spec.target.retrieval_layer),
+        training=Training(
+            batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
+            encoding=Encoding(t.max_length, t.doc_stride, t.max_query_length),
+            optimiser=Optimiser(weight_decay=t.weight_decay, warmup_ratio=t.warmup_ratio),
+            speed=Speed(t.group_by_length, t.precision, t.attention, t.compile)),
+        finetune=Schedule(t.epochs, None, t.max_examples, None),
+        intermediate=IntermediateConfig(Schedule(i.epochs, i.learning_rate, i.max_examples, i.max_steps),
+                                        spec.intermediate_data_dir, i.mixing),
+        recipe=Schedule(recipe.epochs, recipe.learning_rate, recipe.max_examples, None) if recipe.enabled else None,
+        robust_options={m: dict(o) for m, o in spec.robust.options.items()},
+        select=t.select, keep_weights=spec.storage.keep_weights,
+        resources=Resources(r.workers, r.cpus_per_worker, r.gpus_per_worker, r.placement_strategy,
+                            dict(r.worker_resources), r.in_trial, spec.search.worker_failures),
+    )
+
+
+def trial_choices(run: RunConfig, domain: str, robust_method: str, noise_magnitude: float, learning_rate: float,
+                  seed: int, tasks: list[str], cell: Cell) -> TrialChoices:
+    """One trial's choices, its intermediate cache key computed here (statting the data files
+    once): the trial trains under exactly this key."""
+    inputs = intermediate_inputs(run, tasks, seed) if domain != "none" else None
+    return TrialChoices(domain=domain, robust_method=robust_method, noise_magnitude=float(noise_magnitude),
+                        learning_rate=float(learning_rate), seed=int(seed), intermediate_tasks=tuple(tasks),
+                        cell_id=cell.id, cell=cell.label,
+                        intermediate_cache_key=intermediate_key(inputs) if inputs is not None else None,
+                        intermediate_inputs=inputs)
 
 
 def plan(spec: SweepSpec) -> dict:

@@ -61,10 +61,8 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-TRIAL_PARAMS = ("domain", "intermediate_tasks", "robust_method", "noise_magnitude",
-                "learning_rate", "seed")
-RUN_PARAMS = ("model", "target_task", "languages", "epochs", "batch_size", "max_length",
-              "max_examples", "data_dir")
+from trainables import schema as N
+
 MAX_BATCH = 1000
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 """The experiment's kind in MLflow 3 (a model-training experiment). MLflow 3.17's UI still
@@ -84,11 +82,11 @@ def loggable_metrics(result: dict) -> dict[str, float]:
     """The trainable's own numeric metrics from a Tune result (bookkeeping dropped)."""
     out = {}
     for k, v in result.items():
-        if not (k in ("objective", "epoch", "global_step") or "/" in k) or k.startswith("config/"):
+        if not N.is_trainable_metric(k):
             continue
         if isinstance(v, bool) or not isinstance(v, int | float):
             continue
-        out[mlflow_name(k)] = float(v)
+        out[N.mlflow_name(k)] = float(v)
     return out
 
 
@@ -142,25 +140,14 @@ def warm_local_store(uri: str):
     return t
 
 
-def mlflow_name(key: str) -> str:
-    """MLflow metric names allow no ``@``: ``mewslix/ja/map@20`` is logged as ``map_at_20``."""
-    return key.replace("@", "_at_")
-
-
 def metric_chunks(result: dict, now_ms: int | None = None) -> list[list]:
     """A Tune result as ``log_batch``-sized chunks of ``[key, value, timestamp_ms, step]`` rows,
     stamped now (a buffered report keeps the time it was made)."""
     metrics = loggable_metrics(result)
-    step = int(metrics.get("global_step", result.get("training_iteration", 0)))
+    step = int(metrics.get(N.GLOBAL_STEP, result.get("training_iteration", 0)))
     now = int(time.time() * 1000) if now_ms is None else now_ms
     rows = [[k, v, now, step] for k, v in metrics.items() if math.isfinite(v)]
     return [rows[i:i + MAX_BATCH] for i in range(0, len(rows), MAX_BATCH)]
-
-
-def _param_str(v) -> str:
-    if isinstance(v, list | tuple):
-        return ",".join(map(str, v)) if v else "-"
-    return str(v)
 
 
 class SweepTracker:
@@ -209,12 +196,12 @@ class SweepTracker:
     def start_sweep(self, plan: dict, reopen: bool = True) -> str:
         """Create the parent run, or re-attach to it on resume. Idempotent: a retried call
         after a partial failure completes the params and plan."""
-        run = self._find(f"tags.`xlt.role` = 'sweep' AND tags.`xlt.sweep_key` = '{self.sweep_key}'")
+        run = self._find(f"tags.`{N.TAG_ROLE}` = '{N.ROLE_SWEEP}' AND tags.`{N.TAG_SWEEP_KEY}` = '{self.sweep_key}'")
         if run is None:
             if not plan:
                 raise KeyError(f"no MLflow parent run for sweep {self.sweep_key}")
             run = self.client.create_run(self.experiment_id(), run_name=self.experiment, tags={
-                "xlt.role": "sweep", "xlt.sweep_key": self.sweep_key})
+                N.TAG_ROLE: N.ROLE_SWEEP, N.TAG_SWEEP_KEY: self.sweep_key})
         elif reopen and run.info.status != "RUNNING":
             self.client.update_run(run.info.run_id, status="RUNNING")
         if plan and not run.data.params:
@@ -222,18 +209,18 @@ class SweepTracker:
             self.client.log_batch(run.info.run_id, params=[
                 Param("trials", str(plan["trials"])), Param("cells", str(len(plan["cells"]))),
                 Param("model", plan["model"]), Param("target_task", plan["target_task"]),
-                Param("languages", _param_str(plan["languages"])),
-                Param("seeds", _param_str(plan["seeds"]))])
+                Param("languages", N.param_list(plan["languages"])),
+                Param("seeds", N.param_list(plan["seeds"]))])
         self.parent_id = run.info.run_id
         return self.parent_id
 
     def trial_run(self, trial_id: str, config: dict | None, reopen: bool = True) -> str:
         """The child run of a trial: found by tag if it exists, else created with its params.
         Idempotent (a retried call after a partial failure completes the params)."""
-        run = self._find(f"tags.`xlt.trial_id` = '{trial_id}' AND "
-                         f"tags.`mlflow.parentRunId` = '{self.parent_id}'")
+        run = self._find(f"tags.`{N.TAG_TRIAL_ID}` = '{trial_id}' AND "
+                         f"tags.`{N.TAG_PARENT}` = '{self.parent_id}'")
         if run is not None:
-            self.last_epoch[trial_id] = (run.data.metrics.get("epoch", 0.0), None)
+            self.last_epoch[trial_id] = (run.data.metrics.get(N.EPOCH, 0.0), None)
             if reopen and run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             if config is None or run.data.params:
@@ -244,15 +231,13 @@ class SweepTracker:
             raise KeyError(f"no MLflow run for trial {trial_id}")
         name = f"{config['cell']},seed={config['seed']}"
         run = self.client.create_run(self.experiment_id(), run_name=name, tags={
-            "mlflow.parentRunId": self.parent_id, "xlt.role": "trial", "xlt.trial_id": trial_id,
-            "xlt.cell": config["cell_id"], "xlt.cell_name": config["cell"]})
+            N.TAG_PARENT: self.parent_id, N.TAG_ROLE: N.ROLE_TRIAL, N.TAG_TRIAL_ID: trial_id,
+            N.TAG_CELL: config["cell_id"], N.TAG_CELL_NAME: config["cell"]})
         self._trial_params(run.info.run_id, config)
         return run.info.run_id
 
     def _trial_params(self, run_id: str, config: dict) -> None:
-        params = [Param(k, _param_str(config[k])) for k in TRIAL_PARAMS]
-        params.append(Param("intermediate/cache_key", config.get("intermediate_cache_key") or "-"))
-        params += [Param(k, _param_str(config["run"][k])) for k in RUN_PARAMS]
+        params = [Param(k, v) for k, v in N.trial_params(config).items()]
         self.client.log_dict(run_id, config, "trial_config.json")
         self.client.log_batch(run_id, params=params)  # last: a run with params is complete
 
@@ -268,7 +253,7 @@ class SweepTracker:
         False (nothing logged) when the rows belong to a report of an epoch the trial's run
         already holds from another report. ``epoch``: the report's (default: its ``epoch`` row)."""
         if epoch is None:
-            epoch = next((v for k, v, _, _ in rows if k == "epoch"), None)
+            epoch = next((v for k, v, _, _ in rows if k == N.EPOCH), None)
         stamp = rows[0][2] if rows else None
         if trial_id is not None and epoch is not None:
             last, last_stamp = self.last_epoch.get(trial_id, (0.0, None))
@@ -291,7 +276,7 @@ class SweepTracker:
         the artifact ``error.txt``."""
         all_tags = dict(tags or {})
         if reason:
-            all_tags["xlt.error"] = reason[:4900]  # MLflow tag values are capped at 5000 chars
+            all_tags[N.TAG_ERROR] = reason[:4900]  # MLflow tag values are capped at 5000 chars
         if all_tags:
             self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
         self.client.set_terminated(run_id, status=status)
@@ -308,11 +293,11 @@ class SweepTracker:
         """How the stage cache served this sweep, from its trial runs: ``stage_cache/trainings``
         (intermediate models this sweep trained), ``stage_cache/distinct_keys`` (intermediate
         configurations its trials used) and ``stage_cache/hits``."""
-        children = self.client.search_runs([self.experiment_id()], f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
+        children = self.client.search_runs([self.experiment_id()], f"tags.`{N.TAG_PARENT}` = '{self.parent_id}'",
                                            max_results=50000)
-        used = [c for c in children if "intermediate/cache_hit" in c.data.metrics]
-        keys = {c.data.params.get("intermediate/cache_key") for c in children} - {None, "-"}
-        trainings = sum(c.data.metrics["intermediate/cache_hit"] == 0 for c in used)
+        used = [c for c in children if N.CACHE_HIT in c.data.metrics]
+        keys = {c.data.params.get(N.CACHE_KEY) for c in children} - {None, "-"}
+        trainings = sum(c.data.metrics[N.CACHE_HIT] == 0 for c in used)
         return {"stage_cache/trainings": trainings, "stage_cache/distinct_keys": len(keys),
                 "stage_cache/hits": len(used) - trainings}
 
@@ -321,13 +306,13 @@ class SweepTracker:
         (the driver died after starting it but before Tune recorded it; ``--resume`` re-ran
         its cell under a new trial id). Returns the closed runs' ids."""
         children = self.client.search_runs(
-            [self.experiment_id()], f"tags.`mlflow.parentRunId` = '{self.parent_id}' AND "
+            [self.experiment_id()], f"tags.`{N.TAG_PARENT}` = '{self.parent_id}' AND "
             f"attributes.status = 'RUNNING'", max_results=50000)
         closed = []
         for c in children:
-            if c.data.tags.get("xlt.trial_id") not in trial_ids:
+            if c.data.tags.get(N.TAG_TRIAL_ID) not in trial_ids:
                 self.end_trial(c.info.run_id, "KILLED", reason=(
-                    f"orphaned: trial {c.data.tags.get('xlt.trial_id')} was started by a sweep "
+                    f"orphaned: trial {c.data.tags.get(N.TAG_TRIAL_ID)} was started by a sweep "
                     f"driver that died before Tune recorded it; --resume ran its cell again "
                     f"as another trial of this sweep"))
                 closed.append(c.info.run_id)
@@ -347,7 +332,7 @@ class SweepTracker:
             for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)])
         self.client.log_text(self.parent_id, json.dumps(summary, indent=2), "summary.json")
         if interrupted:
-            self.client.set_tag(self.parent_id, "xlt.error", f"interrupted: {summary.get('left', '?')} trial(s) "
+            self.client.set_tag(self.parent_id, N.TAG_ERROR, f"interrupted: {summary.get('left', '?')} trial(s) "
                                                              f"left; xlt-sweep ... --resume continues")
         status = RunStatus.KILLED if interrupted else RunStatus.FAILED if failed else RunStatus.FINISHED
         self.client.set_terminated(self.parent_id, status=RunStatus.to_string(status))

@@ -39,12 +39,15 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.space import OptunaSpace, plan, points, run_block
+from orchestrator.space import OptunaSpace, plan, points, run_config
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import Outbox, SweepTracker, metric_chunks
+from trainables import schema as N
 from trainables import stage_cache
+from trainables.config import RunConfig
+from trainables.executors import predictions_dir
 from trainables.failures import FATAL_KEY, one_line
-from trainables.trial import predictions_dir, run_trial
+from trainables.trial import run_trial
 
 DRIVER_RESOURCE = "driver_slot"
 
@@ -73,7 +76,7 @@ class MlflowCallback(tune.Callback):
         self.outbox.submit("trial", trial.trial_id, config=trial.config)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.outbox.submit("tag", trial.trial_id, key="xlt.retries", value=str(trial.run_metadata.num_failures))
+        self.outbox.submit("tag", trial.trial_id, key=N.TAG_RETRIES, value=str(trial.run_metadata.num_failures))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if FATAL_KEY in result:  # a deterministic failure follows (trainables.failures): no retries
@@ -85,11 +88,11 @@ class MlflowCallback(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
-        early = last.get("epoch", 0) < trial.config["run"]["epochs"]
-        self.outbox.submit("artifacts", trial.trial_id,
-                           folder=str(predictions_dir(trial.config["run"], trial.trial_id)))
+        run = RunConfig.from_dict(trial.config["run"])
+        early = last.get(N.EPOCH, 0) < run.finetune.epochs
+        self.outbox.submit("artifacts", trial.trial_id, folder=str(predictions_dir(run.storage, trial.trial_id)))
         self.outbox.submit("end", trial.trial_id, status="FINISHED",
-                           tags={"xlt.stopped_early": str(early).lower()})
+                           tags={N.TAG_STOPPED_EARLY: str(early).lower()})
 
     def on_trial_error(self, iteration, trials, trial, **info):
         text = _error_text(trial)
@@ -235,8 +238,8 @@ def trial_resources(spec: SweepSpec, pin: dict, in_trial: bool | None = None) ->
 def executor_of(storage: Path, spec: SweepSpec, resume: bool) -> bool:
     """Whether this sweep's stages train in the trial's process. Decided when the sweep starts
     and recorded next to its outbox: a resumed sweep runs the ``run`` block Tune restored
-    (``trainables.trial.run_trial`` reads ``in_trial`` there), so it keeps that executor and
-    reserves what it needs, whatever the space file says now. A sweep started before the
+    (``trainables.trial.run_trial`` reads ``resources.in_trial`` there), so it keeps that
+    executor and reserves what it needs, whatever the space file says now. A sweep started before the
     executor existed has no record: Ray Train."""
     record = outbox_path(storage, spec.name).with_name("executor.json")
     if not resume:
@@ -280,7 +283,8 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
     stage_cache.coordinator(str(storage / "stage_cache"), pin)  # before any trial: claims for all of them
     tuner = tune.Tuner(
         trainable,
-        param_space={"run": run_block(spec, str(storage / "_xlt" / spec.name), str(storage / "stage_cache"))},
+        param_space={"run": run_config(spec, str(storage / "_xlt" / spec.name),
+                                       str(storage / "stage_cache")).to_dict()},
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                     num_samples=len(pts), max_concurrent_trials=max_concurrent,
                                     trial_dirname_creator=trial_dirname),
@@ -316,8 +320,9 @@ def summarize(results, metric: str, planned: int | None = None, statuses: dict |
         done = known == "TERMINATED" if known else bool(m.get("done"))
         status = "FAILED" if r.error else "FINISHED" if done else "INTERRUPTED"
         reason = (m.get(FATAL_KEY) or one_line(str(r.error))) if r.error else ""
+        score = N.task_score(RunConfig.from_dict(cfg["run"]).target.task) if "run" in cfg else None
         rows.append({"trial": tid, "cell": cfg.get("cell", "?"), "seed": cfg.get("seed"),
-                     metric: m.get(metric), "score": m.get(f"{cfg.get('run', {}).get('target_task')}/score"),
+                     metric: m.get(metric), "score": m.get(score),
                      "status": status, "error": reason})
     failed = sum(r["status"] == "FAILED" for r in rows)
     finished = sum(r["status"] == "FINISHED" for r in rows)

@@ -147,7 +147,7 @@ def test_rs_rp_rejects_negative_sigma():
 
 
 def test_best_dev_selection_restores_the_best_epochs_weights():
-    from trainables.loop import BestDev
+    from trainables.checkpoints import BestDev
 
     model, best = torch.nn.Linear(2, 1), BestDev()
     for epoch, objective in enumerate([0.5, 0.7, 0.6], 1):

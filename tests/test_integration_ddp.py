@@ -6,14 +6,17 @@ selection (rank 0 decides, every rank keeps the same weights)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import ray
 import torch
 from safetensors.torch import load_file
 
-from orchestrator.space import run_block
+from orchestrator.space import Cell, run_config, trial_choices
 from orchestrator.spec import parse_spec
-from trainables.trial import _fit, stage_config
+from trainables.executors import TrainExecutor
+from trainables.trial import finetune_config
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +40,11 @@ def _stage(tmp, method: str, attempt: int) -> tuple[dict, dict, dict]:
                        "training": {"epochs": 2, "batch_size": 16, "max_length": 48, "max_examples": 96,
                                     "learning_rate": 1e-3, "select": "best"},
                        "resources": {"workers": 2, "cpus_per_worker": 1}})
-    run = run_block(spec, str(tmp / f"{method}-{attempt}"))
-    run["assets"] = str(tmp / "assets")  # one built-in model for all runs
-    cfg = {**stage_config({"run": run, "seed": 3}), "robust_method": method, "noise_magnitude": magnitude,
-           "robust_options": options, "epochs": 2, "learning_rate": 1e-3, "max_examples": 96, "stage": "finetune",
-           "select": "best"}
-    result = _fit(cfg, run, f"ddp-{method}-{attempt}", report_to_tune=False)
-    ckpt = result.checkpoint.path
+    run = replace(run_config(spec, str(tmp / f"{method}-{attempt}")), assets=str(tmp / "assets"))  # one model
+    choices = trial_choices(run, "none", method, magnitude, 1e-3, 3, [], Cell("none", method, None, None))
+    cfg = finetune_config(run, choices, f"{method}-{attempt}")
+    result = TrainExecutor().fit(cfg, run, f"ddp-{method}-{attempt}", report_to_tune=False)
+    ckpt = result.checkpoint
     weights = load_file(f"{ckpt}/encoder/model.safetensors")
     head = torch.load(f"{ckpt}/head.pt")
     return weights, head, result.metrics

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking import mlflow_name
 from tests.conftest import ROOT
+from trainables.schema import mlflow_name
 from trainables.scoring.cli import main as xlt_score
 
 pytestmark = pytest.mark.integration

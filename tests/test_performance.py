@@ -17,13 +17,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from configs import finetune
 
 from trainables import performance as perf
-from trainables.loop import StageData, run_eval, score_sets, train_loop_per_worker
-from trainables.mixing import BatchSchedule
+from trainables.batching import BatchSchedule
+from trainables.evaluation import run_eval, score_sets
+from trainables.loop import run_stage
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
-from trainables.session import LocalSession
+from trainables.sessions import LocalSession
+from trainables.stage_data import StageData
 from trainables.tasks import family, target_task
 from trainables.tasks.base import ArrowFeatures, TaskModel, feature_lengths
 
@@ -34,13 +37,12 @@ LANGS = ["en", "de", "ru", "ar", "hi", "zh"]
 @pytest.fixture(scope="module")
 def trained(tiny_model, demo_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fast")
-    cfg = {"stage": "finetune", "target_task": "xnli", "languages": LANGS, "data_dir": str(demo_dir),
-           "encoder": tiny_model, "tokenizer": tiny_model, "max_length": 64, "batch_size": 16,
-           "eval_batch_size": 64, "seed": 0, "cache_dir": str(tmp / "features"), "cpus_per_worker": 1,
-           "robust_method": "none", "noise_magnitude": 0.0, "epochs": 2, "learning_rate": 2e-3,
-           "max_examples": 400, "predictions_dir": str(tmp / "pred"), **perf.DEFAULTS}
+    cfg = finetune(tiny_model, demo_dir, tmp, {
+        "target": {"task": "xnli", "languages": LANGS},
+        "training": {"max_length": 64, "batch_size": 16, "eval_batch_size": 64, "epochs": 2, "max_examples": 400},
+        "resources": {"cpus_per_worker": 1}}, learning_rate=2e-3, seed=0)
     session = LocalSession("cpu", checkpoint_dir=str(tmp / "ckpt"))
-    train_loop_per_worker(cfg, session)
+    run_stage(cfg, session)
     return cfg, session, tmp / "ckpt"
 
 
@@ -172,12 +174,12 @@ def test_an_in_process_stage_resumes_from_its_checkpoint(trained, tmp_path):
     cfg, session, ckpt = trained
     again = LocalSession("cpu", checkpoint_dir=str(tmp_path / "ckpt"))
     shutil.copytree(ckpt, again.checkpoint_dir)
-    train_loop_per_worker(cfg, again)
+    run_stage(cfg, again)
     last = json.loads(json.dumps(session.reports[-1]))
     assert again.reports == [{**last, "train/replayed": 1.0}] and again.last_metrics()["epoch"] == last["epoch"]
     Path(again.checkpoint_dir).rename(again.checkpoint_dir + ".old")  # killed while replacing it
     again.reports.clear()
-    train_loop_per_worker({**cfg, "epochs": 3}, again)
+    run_stage(cfg.with_schedule(epochs=3), again)
     assert [(r["epoch"], r["train/resumed_at_epoch"], r.get("train/replayed")) for r in again.reports] == [
         (2, 0, 1.0), (3, 2, None)]
     assert again.last_metrics()["global_step"] > session.reports[-1]["global_step"]

@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 import pytest
+from configs import logged_config
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report import stats as S
@@ -46,12 +47,7 @@ def store(tmp_path_factory):
     for domain in ("none", "general", "legal"):
         for method in ("none", "rs_rp"):
             for seed in range(5):
-                cell = f"domain={domain},robust_method={method}"
-                config = {"domain": domain, "intermediate_tasks": [], "robust_method": method,
-                          "noise_magnitude": 0.01 if method == "rs_rp" else 0.0, "learning_rate": 2e-5,
-                          "seed": seed, "cell": cell, "cell_id": cell,
-                          "run": {"model": "m", "target_task": "xnli", "languages": LANGS, "epochs": 1,
-                                  "batch_size": 32, "max_length": 128, "max_examples": None, "data_dir": "hub"}}
+                config = logged_config(domain, method, seed, LANGS, magnitude=0.01 if method == "rs_rp" else 0.0)
                 run = tracker.trial_run(f"t{k}", config)
                 k += 1
                 metrics = {f"xnli/{lang}/accuracy": planted(domain, method, lang) + rng.normal(0, 0.4)
@@ -160,11 +156,7 @@ def _toy_sweep(uri, tmp, name: str, runs: list[dict], plan: dict | None = None) 
     tracker.start_sweep({"trials": len(runs), "cells": [None] * 2, "model": "m", "target_task": "xnli",
                          "languages": langs, "seeds": sorted({r["seed"] for r in runs}), **(plan or {})})
     for k, r in enumerate(runs):
-        cell = f"domain={r['domain']},robust_method=none"
-        config = {"domain": r["domain"], "intermediate_tasks": [], "robust_method": "none", "noise_magnitude": 0.0,
-                  "learning_rate": r.get("lr", 2e-5), "seed": r["seed"], "cell": cell, "cell_id": cell,
-                  "run": {"model": "m", "target_task": "xnli", "languages": langs, "epochs": 2, "batch_size": 32,
-                          "max_length": 128, "max_examples": None, "data_dir": "hub"}}
+        config = logged_config(r["domain"], "none", r["seed"], langs, learning_rate=r.get("lr", 2e-5), epochs=2)
         run = tracker.trial_run(f"{name}{k}", config)
         tracker.log_result(run, {**{f"xnli/{lg}/accuracy": r["value"] + r.get("jitter", 0) * (i - 2.5)
                                     for i, lg in enumerate(langs)}, "objective": r["objective"], "global_step": 1})

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from orchestrator.cli import main
-from orchestrator.space import run_block
+from orchestrator.space import run_config
 from orchestrator.spec import SpecError, load_spec, load_sweeps, parse_spec
 from tests.conftest import ROOT
 from trainables.tasks import TASKS
@@ -213,7 +213,7 @@ def test_where_stages_train_and_what_tune_reserves_per_trial():
     assert not two.resources.in_trial and trial_resources(two, pin) == pin  # Train reserves the workers
     train = parse_spec({"name": "x", "resources": {"executor": "train"}})
     assert not train.resources.in_trial and trial_resources(train, {}) == {"CPU": 0}
-    assert run_block(one, "/s")["resources"]["in_trial"] and not run_block(two, "/s")["resources"]["in_trial"]
+    assert run_config(one, "/s").resources.in_trial and not run_config(two, "/s").resources.in_trial
 
 
 def test_a_resumed_sweep_keeps_the_executor_it_started_with(tmp_path, capsys):
@@ -260,11 +260,9 @@ def test_yaml_tags_that_would_run_code_are_refused(tmp_path):
 
 
 def test_remote_code_is_off_unless_the_space_file_turns_it_on():
-    from orchestrator.space import run_block
-
-    assert run_block(parse_spec({"name": "x"}), "/s", "/c")["trust_remote_code"] is False
+    assert run_config(parse_spec({"name": "x"}), "/s", "/c").model.trust_remote_code is False
     on = parse_spec({"name": "x", "model": {"trust_remote_code": True}})
-    assert run_block(on, "/s", "/c")["trust_remote_code"] is True
+    assert run_config(on, "/s", "/c").model.trust_remote_code is True
 
 
 @pytest.mark.parametrize("tamper, reason", [

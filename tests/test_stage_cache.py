@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import ray
+from configs import trial
 
 from tests.conftest import ROOT
 from trainables.stage_cache import StageCache, data_identity, intermediate_inputs, intermediate_key
@@ -98,17 +100,21 @@ def test_a_failing_builder_releases_its_claim_at_once(local_ray, tmp_path):
 
 
 def test_key_changes_exactly_with_the_inputs(tmp_path):
-    run = {"model": "m", "tokenizer": None, "batch_size": 32, "max_length": 128,
-           "intermediate": {"epochs": 1, "learning_rate": 5e-5, "max_examples": 100, "data_dir": str(tmp_path)}}
+    space = {"model": {"name": "builtin:tiny-bert"}, "training": {"batch_size": 32, "max_length": 128},
+             "intermediate": {"domains": ["general"], "tasks": {"general": ["mnli"]}, "epochs": 1,
+                              "learning_rate": 5e-5, "max_examples": 100, "data_dir": str(tmp_path)}}
+    run, _ = trial(space)
     f = tmp_path / "intermediate" / "mnli" / "train.tsv"
     f.parent.mkdir(parents=True)
     f.write_text("a\tb\tentailment\n")
     base = intermediate_key(intermediate_inputs(run, ["mnli"], 0))
     assert base == intermediate_key(intermediate_inputs(run, ["mnli"], 0))
-    assert base == intermediate_key(intermediate_inputs({**run, "workers": 8}, ["mnli"], 0))  # not hardware
+    workers = replace(run, resources=replace(run.resources, workers=8))
+    assert base == intermediate_key(intermediate_inputs(workers, ["mnli"], 0))  # not hardware
     assert base != intermediate_key(intermediate_inputs(run, ["mnli"], 1))
-    assert base != intermediate_key(intermediate_inputs({**run, "model": "m2"}, ["mnli"], 0))
-    other = {**run, "intermediate": {**run["intermediate"], "max_examples": 200}}
+    assert base != intermediate_key(intermediate_inputs(replace(run, model=replace(run.model, name="m2")), ["mnli"], 0))
+    other = replace(run, intermediate=replace(run.intermediate, schedule=replace(
+        run.intermediate.schedule, max_examples=200)))
     assert base != intermediate_key(intermediate_inputs(other, ["mnli"], 0))
     f.write_text("a\tb\tentailment\nc\td\tneutral\n")  # the data changed
     assert base != intermediate_key(intermediate_inputs(run, ["mnli"], 0))

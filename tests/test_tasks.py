@@ -9,6 +9,7 @@ deliberately wrong output must not.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -242,10 +243,13 @@ def test_siqa_reads_both_releases(tmp_path):
 def test_generalized_pairs_combine_parallel_test_sets(demo_dir, tiny_model, tmp_path):
     import shutil
 
-    from trainables.loop import StageData
+    from configs import finetune
 
-    cfg = {"stage": "finetune", "target_task": "xnli", "data_dir": str(demo_dir), "max_length": 64,
-           "seed": 0, "max_examples": 50, "languages": ["en", "de", "zh"], "generalized": True}
+    from trainables.stage_data import StageData
+
+    space = {"target": {"task": "xnli", "languages": ["en", "de", "zh"], "generalized": True},
+             "training": {"max_length": 64, "max_examples": 50}}
+    cfg = finetune(tiny_model, demo_dir, tmp_path / "s", space, seed=0)
     data = StageData(cfg, load_tokenizer(tiny_model))
     assert sorted(s.lang for s in data.pairs) == ["de-en", "de-zh", "en-de", "en-zh", "zh-de", "zh-en"]
     en, zh = (next(s for s in data.final if s.lang == lg) for lg in ("en", "zh"))
@@ -257,4 +261,4 @@ def test_generalized_pairs_combine_parallel_test_sets(demo_dir, tiny_model, tmp_
     lines = (broken / "xnli" / "test-zh.tsv").read_text(encoding="utf-8").splitlines()
     (broken / "xnli" / "test-zh.tsv").write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="test sets of en and zh are not parallel"):
-        StageData({**cfg, "data_dir": str(broken)}, load_tokenizer(tiny_model))
+        StageData(replace(cfg, data_dir=str(broken)), load_tokenizer(tiny_model))

@@ -6,6 +6,7 @@ import os
 import time
 from unittest import mock
 
+from configs import tune_config
 from mlflow.tracking import MlflowClient
 
 from orchestrator.tracking import (
@@ -20,11 +21,11 @@ from orchestrator.tracking import (
 
 PLAN = {"trials": 1, "cells": [{}], "model": "m", "target_task": "xnli", "languages": ["en"],
         "seeds": [0]}
-CONFIG = {"domain": "legal", "intermediate_tasks": ["contract_nli"], "robust_method": "rs_rp",
-          "noise_magnitude": 0.05, "learning_rate": 1e-3, "seed": 0, "cell": "domain=legal",
-          "cell_id": "abc123", "run": {"model": "m", "target_task": "xnli", "languages": ["en", "de"],
-                                       "epochs": 1, "batch_size": 8, "max_length": 64,
-                                       "max_examples": None, "data_dir": "builtin"}}
+CONFIG = {**tune_config({"target": {"languages": ["en", "de"]},
+                         "intermediate": {"domains": ["legal"], "tasks": {"legal": ["contract_nli"]}, "data_dir": "/d"},
+                         "robust": {"methods": ["rs_rp"], "noise_magnitude": 0.05}},
+                        domain="legal", method="rs_rp", magnitude=0.05, learning_rate=1e-3, seed=0),
+          "cell": "domain=legal", "cell_id": "abc123"}
 TUNE_RESULT = {"objective": 0.5, "epoch": 1, "global_step": 10, "xnli/de/accuracy": 0.4,
                "xnli/avg/accuracy": 0.45, "train/loss": 1.0, "timestamp": 17e8, "pid": 123,
                "time_this_iter_s": 1.0, "training_iteration": 1, "done": False,

@@ -6,7 +6,7 @@ other values the plain path the benchmarks and the equality test compare against
 
 =====================  ==================================================================
 ``group_by_length``    ``true``: training batches group examples of similar length
-                       (``trainables.mixing.BatchSchedule``: mega-batches of
+                       (``trainables.batching.BatchSchedule``: mega-batches of
                        ``MEGABATCH`` global batches are sorted by length, cut into
                        batches, and the batch order is shuffled; HF's
                        ``LengthGroupedSampler`` does the same), so dynamic padding pads
@@ -39,16 +39,8 @@ import torch
 MEGABATCH = 50
 """Global batches per length-sorted group (as in HF's ``LengthGroupedSampler``)."""
 
-DEFAULTS = {"group_by_length": True, "precision": "auto", "attention": "sdpa", "compile": False}
-
-
-def knob(cfg: dict, name: str):
-    return cfg.get(name, DEFAULTS[name])
-
-
-def autocast_dtype(cfg: dict, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of this stage on ``device`` (None: full fp32)."""
-    precision = knob(cfg, "precision")
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``training.precision`` on ``device`` (None: full fp32)."""
     if precision == "fp32":
         return None
     if precision == "bf16":
@@ -65,13 +57,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def optimizer(params, cfg: dict, lr: float, device: torch.device) -> torch.optim.Optimizer:
+def optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW; fused (one kernel for all parameters) on CUDA."""
     kwargs = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.get("weight_decay", 0.01), **kwargs)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
-def maybe_compile(encoder: torch.nn.Module, cfg: dict) -> torch.nn.Module:
-    if knob(cfg, "compile"):
+def maybe_compile(encoder: torch.nn.Module, compile: bool) -> torch.nn.Module:
+    """``training.compile``: ``torch.compile`` the encoder in place (names unchanged)."""
+    if compile:
         encoder.compile(dynamic=True)
     return encoder
 

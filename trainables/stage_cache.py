@@ -48,6 +48,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from trainables.config import RunConfig
+
 CACHE_VERSION = 1
 NAMESPACE = "xlt"
 
@@ -94,19 +96,20 @@ def data_identity(data_dir: str, tasks: list[str]) -> object:
     return {"dir": str(Path(data_dir).resolve()), "files": stamps}
 
 
-def intermediate_inputs(run: dict, tasks: list[str], seed: int) -> dict:
-    """Everything the intermediate stage's result depends on, from a trial's ``run`` block
-    (``orchestrator.space.run_block``); the trial trains with exactly these settings."""
-    inter = run["intermediate"]
-    return {"model": run["model"], "tokenizer": run.get("tokenizer"), "tasks": sorted(tasks),
-            "epochs": inter["epochs"], "learning_rate": inter["learning_rate"],
-            "max_examples": inter["max_examples"], "batch_size": run["batch_size"],
-            "max_length": run["max_length"], "doc_stride": run.get("doc_stride", 128),
-            "max_query_length": run.get("max_query_length", 64), "weight_decay": inter.get("weight_decay", 0.01),
-            "warmup_ratio": inter.get("warmup_ratio", 0.1), "mixing": inter.get("mixing", "proportional"),
-            "max_steps": inter.get("max_steps"), "seed": int(seed),
-            "group_by_length": run.get("group_by_length", True), "precision": run.get("precision", "auto"),
-            "data": data_identity(inter["data_dir"], tasks)}
+def intermediate_inputs(run: RunConfig, tasks: list[str], seed: int) -> dict:
+    """Everything the intermediate stage's result depends on (the key's inputs), from the
+    sweep's ``RunConfig``; the trial trains with exactly these settings
+    (``trainables.trial.stage_configs``)."""
+    inter, t = run.intermediate, run.training
+    return {"model": run.model.name, "tokenizer": run.model.tokenizer, "tasks": sorted(tasks),
+            "epochs": inter.schedule.epochs, "learning_rate": inter.schedule.learning_rate,
+            "max_examples": inter.schedule.max_examples, "batch_size": t.batch_size,
+            "max_length": t.encoding.max_length, "doc_stride": t.encoding.doc_stride,
+            "max_query_length": t.encoding.max_query_length, "weight_decay": t.optimiser.weight_decay,
+            "warmup_ratio": t.optimiser.warmup_ratio, "mixing": inter.mixing,
+            "max_steps": inter.schedule.max_steps, "seed": int(seed),
+            "group_by_length": t.speed.group_by_length, "precision": t.speed.precision,
+            "data": data_identity(inter.data_dir, tasks)}
 
 
 def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:

@@ -47,7 +47,10 @@ from trainables.robust.options import AdversarialOptions, parse_options
 
 
 class EmbeddingPGD:
+    """Adversarial training: PGD (or FreeLB) perturbations at the perturbation site."""
+
     key = "adversarial"
+    augments = smooths_predictions = False
 
     def __init__(self, epsilon: float, options: AdversarialOptions):
         if not epsilon >= 0:

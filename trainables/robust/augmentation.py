@@ -24,6 +24,7 @@ The augmented set is drawn once per stage from ``random.Random(seed)``: reproduc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -98,10 +99,16 @@ class SynonymAugmenter:
         return self.changed / self.tokens if self.tokens else 0.0
 
 
-class SynonymAugmentation(PlainFineTuning):
+class SynonymAugmentation:
     """Plain training on an augmented training set (the augmentation happens in the data)."""
 
     key = "rs_da"
+    backpropagates = smooths_predictions = False
+    augments = True
+    _plain = PlainFineTuning()
+
+    def loss(self, model, embed, batch, loss_fn):
+        return self._plain.loss(model, embed, batch, loss_fn)
 
     def __init__(self, probability: float, options: AugmentationOptions):
         if not 0 <= probability <= 1:
@@ -114,6 +121,10 @@ class SynonymAugmentation(PlainFineTuning):
         copies = [family.augment(e, aug.text) for _ in range(self.options.copies) for e in examples]
         out = (list(examples) if self.options.keep_original else []) + copies
         return out, {"substitution_rate": aug.rate}
+
+    def identity(self) -> list:
+        table = hashlib.sha1(json.dumps(self.table, sort_keys=True).encode()).hexdigest()
+        return [self.key, self.p, self.options.model_dump(), table]
 
 
 def build(key: str, magnitude: float, options: dict):

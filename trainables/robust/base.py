@@ -6,8 +6,13 @@ embedding module, so that methods which perturb embeddings compute ``inputs_embe
 and call the model with them, and the task family's loss ``loss_fn(outputs, batch)``, so a
 method never needs to know whether the head classifies, tags, extracts spans or embeds. It
 returns the loss and a dict of diagnostics (plain floats) that the loop averages over the
-epoch and reports as ``robust/<name>``. A method whose ``backpropagates`` is true (FreeLB)
-runs its own backward passes and returns the loss detached; the loop then skips its own.
+epoch and reports as ``robust/<name>``.
+
+Capabilities are declared, not probed: every method says whether it ``backpropagates`` (runs
+its own backward passes and returns the loss detached, FreeLB: the loop then skips its own),
+whether it ``augments`` (rewrites the English training set before features are made: RS-DA,
+an ``Augmenter``) and whether it ``smooths_predictions`` (predicts by a vote over noisy
+passes: RS-RP with ``smoothed_eval``, a ``Smoother``).
 
 Perturbation sites: methods that perturb embeddings take ``layer`` (0 = input word
 embeddings, k = output of transformer layer k) and go through ``perturbed_forward``, which
@@ -29,10 +34,35 @@ LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 class RobustMethod(Protocol):
     key: str
+    backpropagates: bool
+    augments: bool
+    smooths_predictions: bool
 
     def loss(
         self, model: nn.Module, embed: nn.Embedding, batch: dict[str, torch.Tensor], loss_fn: LossFn
-    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The batch's training loss and diagnostics (``robust/<name>``)."""
+        ...
+
+
+class Augmenter(RobustMethod, Protocol):
+    """A method that rewrites the training set (``augments`` is true)."""
+
+    def augment(self, examples: list, family, seed: int) -> tuple[list, dict[str, float]]:
+        """The augmented training examples and diagnostics."""
+        ...
+
+    def identity(self) -> list:
+        """What decides the augmented data (the feature cache's key holds it)."""
+        ...
+
+
+class Smoother(RobustMethod, Protocol):
+    """A method that predicts by a vote over noisy passes (``smooths_predictions`` is true)."""
+
+    def vote_outputs(self, model: nn.Module, embed: nn.Embedding, inputs: dict, choices: int | None) -> torch.Tensor:
+        """Vote counts in the shape of the model's outputs."""
+        ...
 
 
 def forward(model: nn.Module, batch: dict[str, torch.Tensor], **override) -> torch.Tensor:
@@ -45,7 +75,10 @@ def forward(model: nn.Module, batch: dict[str, torch.Tensor], **override) -> tor
 
 
 class PlainFineTuning:
+    """Plain training: the family's loss on the clean batch."""
+
     key = "none"
+    backpropagates = augments = smooths_predictions = False
 
     def loss(self, model, embed, batch, loss_fn):
         return loss_fn(forward(model, batch), batch), {}

@@ -30,7 +30,10 @@ from trainables.robust.options import SmoothingOptions, parse_options
 
 
 class RandomPerturbation:
+    """RS-RP: training on noisy copies of each batch; optionally predicting by a vote."""
+
     key = "rs_rp"
+    backpropagates = augments = False
 
     def __init__(self, magnitude: float, options: SmoothingOptions | None = None):
         if not magnitude >= 0:
@@ -71,7 +74,7 @@ class RandomPerturbation:
         return loss, {"noise_norm_mean": float(torch.cat(norms).mean())}
 
     @property
-    def smooths_predictions(self) -> bool:
+    def smooths_predictions(self) -> bool:  # a Smoother when options.smoothed_eval
         return self.options.smoothed_eval
 
     @torch.no_grad()
