@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from trainables import performance as perf
+from trainables import schema as N
 from trainables.config import StageConfig
 from trainables.robust.base import RobustMethod, Smoother
 from trainables.scoring.benchmark import task_summary
@@ -110,7 +111,7 @@ def score_sets(fam, sets: list[EvalSet], raws: dict) -> tuple[dict[str, float], 
         preds = fam.decode(s.task, s.examples, s.features, raws[s.name])
         predictions[s.name] = preds
         for m, v in fam.score(s.task, s.lang, s.examples, preds).items():
-            metrics[f"{s.name}/{m}"] = v
+            metrics[N.set_metric(s.name, m)] = v
     return metrics, predictions
 
 
@@ -145,16 +146,16 @@ def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, devic
     if data.pairs:  # generalized cross-lingual transfer: every pair, its mean, and per first language
         pair_metrics, _ = score_sets(fam, data.pairs, raws)
         metrics.update(pair_metrics)
-        accs = {s.lang: pair_metrics[f"{s.name}/accuracy"] for s in data.pairs}
-        metrics[f"{target.key}/generalized/avg/accuracy"] = sum(accs.values()) / len(accs)
+        accs = {s.lang: pair_metrics[N.set_metric(s.name, "accuracy")] for s in data.pairs}
+        metrics[N.generalized_metric(target.key, "avg", "accuracy")] = sum(accs.values()) / len(accs)
         for l1 in {p.split("-")[0] for p in accs}:
             row = [v for p, v in accs.items() if p.split("-")[0] == l1]
-            metrics[f"{target.key}/generalized/{l1}/accuracy"] = sum(row) / len(row)
+            metrics[N.generalized_metric(target.key, l1, "accuracy")] = sum(row) / len(row)
     per_language = {s.lang: {m.rsplit("/", 1)[1]: v for m, v in metrics.items() if m.startswith(s.name + "/")}
                     for s in data.final}
     avg, score = task_summary(per_language, qa=target.family == "qa")
-    metrics.update({f"{target.key}/avg/{m}": v for m, v in avg.items()})
-    metrics[f"{target.key}/score"] = score
+    metrics.update({N.avg_metric(target.key, m): v for m, v in avg.items()})
+    metrics[N.task_score(target.key)] = score
     if cfg.predictions_dir:
         out = Path(cfg.predictions_dir)
         for s in data.final:

@@ -26,9 +26,10 @@ import re
 import shutil
 from pathlib import Path
 
+from trainables import schema as N
 from trainables.data import DataError
 
-FATAL_KEY = "xlt/fatal"
+FATAL_KEY = N.FATAL
 """Result key of the last report of a trial that failed deterministically (its reason)."""
 
 

@@ -49,6 +49,7 @@ import torch
 import torch.distributed as dist
 
 from trainables import performance as perf
+from trainables import schema as N
 from trainables.batching import BatchSchedule, collate
 from trainables.checkpoints import BestDev, restore, save
 from trainables.config import StageConfig
@@ -167,7 +168,7 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
     best = BestDev() if (select_best or cfg.keep_weights == "best") and data.dev else None
     start_epoch, step, saved = restore(session, model, optimizer, scheduler, best)
     if saved is not None:  # the checkpoint's report: a process killed after saving it may not have delivered it
-        session.report({**saved, "train/replayed": 1.0})
+        session.report({**saved, N.REPLAYED: 1.0})
     diverged = None
 
     for epoch in range(start_epoch, epochs):
@@ -185,8 +186,8 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
             value, gnorm, d, finite = train_step(model, base, method, part, batch, optimizer, scheduler,
                                                  MAX_GRAD_NORM, world, amp)
             if not finite:
-                diverged = {"train/diverged": 1.0, "train/diverged_step": float(step + 1),
-                            "train/diverged_loss": value, "train/diverged_grad_norm": gnorm}
+                diverged = {N.DIVERGED: 1.0, N.DIVERGED_STEP: float(step + 1),
+                            N.DIVERGED_LOSS: value, N.DIVERGED_GRAD_NORM: gnorm}
                 break
             step, total, n, seen = step + 1, total + value, n + 1, seen + len(indices) * world
             part_loss[part.key][0] += value
@@ -198,9 +199,8 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
             # Tune requires the search metric in every result: NaN (MLflow skips non-finite values).
             # Rank 0 attaches a marker checkpoint: the driver reads a Train run's final metrics
             # from its last checkpoint's report.
-            metrics = {"epoch": epoch + 1, "global_step": step, "train/nodes": nodes,
-                       "train/resumed_at_epoch": start_epoch, "objective": math.nan, "train/loss": math.nan,
-                       **diverged}
+            metrics = {N.EPOCH: epoch + 1, N.GLOBAL_STEP: step, N.TRAIN_NODES: nodes,
+                       N.RESUMED_AT_EPOCH: start_epoch, N.OBJECTIVE: math.nan, N.TRAIN_LOSS: math.nan, **diverged}
             if rank == 0:
                 with tempfile.TemporaryDirectory() as d:
                     (Path(d) / "diverged.json").write_text(json.dumps(diverged))
@@ -208,14 +208,14 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
             else:
                 session.report(metrics)
             return
-        metrics = {"epoch": epoch + 1, "global_step": step, "train/loss": total / max(1, n),
-                   "train/nodes": nodes, "train/resumed_at_epoch": start_epoch,
-                   "train/epoch_s": wall, "train/examples_per_s": seen / max(wall, 1e-9),
-                   "train/padding_fraction": 1 - tokens / max(1, padded), **info,
-                   **({f"train/{k}/loss": v / max(1, c) for k, (v, c) in part_loss.items() if c}
+        metrics = {N.EPOCH: epoch + 1, N.GLOBAL_STEP: step, N.TRAIN_LOSS: total / max(1, n),
+                   N.TRAIN_NODES: nodes, N.RESUMED_AT_EPOCH: start_epoch,
+                   N.EPOCH_S: wall, N.EXAMPLES_PER_S: seen / max(wall, 1e-9),
+                   N.PADDING_FRACTION: 1 - tokens / max(1, padded), **info,
+                   **({N.part_loss(k): v / max(1, c) for k, (v, c) in part_loss.items() if c}
                       if len(parts) > 1 else {}),
-                   **{f"robust/{k}": v if k.endswith("_max") else v / max(1, n) for k, v in diag.items()},
-                   **{f"robust/{k}": v for k, v in data.diagnostics.items()},
+                   **{N.robust_metric(k): v if k.endswith("_max") else v / max(1, n) for k, v in diag.items()},
+                   **{N.robust_metric(k): v for k, v in data.diagnostics.items()},
                    **cfg.report_extra}
         if data.dev:
             raws = run_eval(base, fam, data.dev, cfg.training.eval_batch_size, pad_id, device, smoother=voter,
@@ -224,14 +224,14 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
                 dev_metrics, _ = score_sets(fam, data.dev, raws)
                 metrics.update(dev_metrics)
                 per_lang = {"en": {m.rsplit("/", 1)[1]: v for m, v in dev_metrics.items()}}
-                metrics["objective"] = task_summary(per_lang, qa=fam.name == "qa")[1]
+                metrics[N.OBJECTIVE] = task_summary(per_lang, qa=fam.name == "qa")[1]
         if best is not None:
-            best.update(base, metrics.get("objective"), epoch + 1, world)
+            best.update(base, metrics.get(N.OBJECTIVE), epoch + 1, world)  # None: not rank 0
         if epoch + 1 == epochs and data.final:
             if best is not None and select_best:  # the selected epoch's weights (the checkpoint keeps the last)
                 last = {k: v.detach().to("cpu", copy=True) for k, v in base.state_dict().items()}
                 best.restore_into(base)
-                metrics.update({"select/best_epoch": best.epoch, "select/best_objective": best.objective})
+                metrics.update({N.BEST_EPOCH: best.epoch, N.BEST_OBJECTIVE: best.objective})
             metrics.update(final_evaluation(cfg, data, base, pad_id, device, method, (rank, world), amp))
             if best is not None and select_best:
                 base.load_state_dict(last)

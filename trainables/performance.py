@@ -36,6 +36,8 @@ from contextlib import nullcontext
 
 import torch
 
+from trainables import schema as N
+
 MEGABATCH = 50
 """Global batches per length-sorted group (as in HF's ``LengthGroupedSampler``)."""
 
@@ -72,6 +74,6 @@ def maybe_compile(encoder: torch.nn.Module, compile: bool) -> torch.nn.Module:
 
 def compute_info(device: torch.device, dtype: torch.dtype | None, encoder) -> dict[str, float]:
     """Numbers for the stage's first report: which fast paths ran."""
-    return {"perf/bf16": float(dtype == torch.bfloat16),
-            "perf/sdpa": float(getattr(encoder.config, "_attn_implementation", "eager") == "sdpa"),
-            "perf/cuda": float(device.type == "cuda")}
+    return {N.perf_metric("bf16"): float(dtype == torch.bfloat16),
+            N.perf_metric("sdpa"): float(getattr(encoder.config, "_attn_implementation", "eager") == "sdpa"),
+            N.perf_metric("cuda"): float(device.type == "cuda")}

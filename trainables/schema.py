@@ -35,7 +35,12 @@ OBJECTIVE, EPOCH, GLOBAL_STEP = "objective", "epoch", "global_step"
 TRAIN_LOSS = "train/loss"
 CACHE_HIT, CACHE_KEY = "intermediate/cache_hit", "intermediate/cache_key"
 BEST_EPOCH, BEST_OBJECTIVE = "select/best_epoch", "select/best_objective"
-DIVERGED = "train/diverged"
+FATAL = "xlt/fatal"
+"""A trial's last result before a deterministic failure carries its reason (``trainables.failures``)."""
+DIVERGED, DIVERGED_STEP = "train/diverged", "train/diverged_step"
+DIVERGED_LOSS, DIVERGED_GRAD_NORM = "train/diverged_loss", "train/diverged_grad_norm"
+TRAIN_NODES, RESUMED_AT_EPOCH, REPLAYED = "train/nodes", "train/resumed_at_epoch", "train/replayed"
+EPOCH_S, EXAMPLES_PER_S, PADDING_FRACTION = "train/epoch_s", "train/examples_per_s", "train/padding_fraction"
 SUMMARIES = ("avg", "generalized")
 """Second parts of ``{task}/.../{metric}`` names that are not a language."""
 
@@ -50,12 +55,27 @@ RUN_PARAMS = ("model", "target_task", "languages", "epochs", "batch_size", "max_
               "data_dir")
 
 
+def lang_set(task: str, lang: str) -> str:
+    """The evaluation-set name of a target language (its metrics: ``lang_metric``)."""
+    return f"{task}/{lang}"
+
+
+def pair_set(task: str, l1: str, l2: str) -> str:
+    """The evaluation-set name of a generalized pair (first sentence in l1, second in l2)."""
+    return f"{task}/{l1}-{l2}"
+
+
+def set_metric(eval_set: str, metric: str) -> str:
+    """A metric of an evaluation set (``xnli/de`` -> ``xnli/de/accuracy``)."""
+    return f"{eval_set}/{metric}"
+
+
 def lang_metric(task: str, lang: str, metric: str) -> str:
-    return f"{task}/{lang}/{metric}"
+    return set_metric(lang_set(task, lang), metric)
 
 
 def pair_metric(task: str, l1: str, l2: str, metric: str) -> str:
-    return f"{task}/{l1}-{l2}/{metric}"
+    return set_metric(pair_set(task, l1, l2), metric)
 
 
 def generalized_metric(task: str, which: str, metric: str) -> str:
@@ -84,6 +104,10 @@ def robust_metric(name: str) -> str:
     return f"robust/{name}"
 
 
+def perf_metric(name: str) -> str:
+    return f"perf/{name}"
+
+
 def stage_summary(stage: str, name: str) -> str:
     """An earlier stage's metric in the fine-tuning stage's reports (``intermediate/train/loss``)."""
     return f"{stage}/{name}"
@@ -91,7 +115,7 @@ def stage_summary(stage: str, name: str) -> str:
 
 def is_summarised(name: str) -> bool:
     """Whether an earlier stage's metric is passed on to the fine-tuning stage's reports."""
-    return name in (TRAIN_LOSS, "train/epoch_s", GLOBAL_STEP) or (name.startswith("train/") and name.endswith("/loss"))
+    return name in (TRAIN_LOSS, EPOCH_S, GLOBAL_STEP) or (name.startswith("train/") and name.endswith("/loss"))
 
 
 class LangMetric(NamedTuple):

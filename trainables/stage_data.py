@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trainables import data as D
+from trainables import schema as N
 from trainables.catalog import intermediate_task
 from trainables.config import StageConfig
 from trainables.mixing import Part, split_cap
@@ -74,9 +75,9 @@ class StageData:
             has_dev = "dev" in self.task.hub if cfg.data_dir == "hub" else (
                 "dev" in self.task.mirror or self.task.from_hub(cfg.data_dir, "dev", "en"))
             if has_dev:
-                self.dev.append(self._eval_set(f"dev/{self.task.key}/en", self.task, "dev", "en"))
+                self.dev.append(self._eval_set(N.dev_set(self.task.key), self.task, "dev", "en"))
             for lang in cfg.languages:
-                self.final.append(self._eval_set(f"{self.target.key}/{lang}", self.target, "test", lang))
+                self.final.append(self._eval_set(N.lang_set(self.target.key, lang), self.target, "test", lang))
             if cfg.generalized:
                 self.pairs = self._generalized_sets()
 
@@ -97,7 +98,7 @@ class StageData:
                 feats = self._features(examples, "test", f"{l1}-{l2}", False, self.target, self.family,
                                        source=[self._source(self.target, "test", l1),
                                                self._source(self.target, "test", l2)])
-                out.append(EvalSet(f"{self.target.key}/{l1}-{l2}", self.target, f"{l1}-{l2}", examples, feats))
+                out.append(EvalSet(N.pair_set(self.target.key, l1, l2), self.target, f"{l1}-{l2}", examples, feats))
         return out
 
     def _source(self, task, split: str, lang: str) -> list:

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import ray.tune
 
+from trainables import schema as N
 from trainables.config import RobustChoice, RunConfig, StageConfig, TrialChoices
 from trainables.executors import Executor, executor_for, manifest_path, predictions_dir, train_dir
 from trainables.failures import FATAL_KEY, TrainingDiverged, deterministic
@@ -63,9 +64,9 @@ ONE_PART = "proportional"
 
 
 def _diverged_reason(choices: TrialChoices, cfg: StageConfig, m: dict) -> str:
-    return (f"training diverged in stage '{cfg.stage}' at step {int(m['train/diverged_step'])} (epoch "
-            f"{int(m['epoch'])}): loss {m['train/diverged_loss']}, gradient norm "
-            f"{m['train/diverged_grad_norm']} (robust_method={cfg.robust.method}, "
+    return (f"training diverged in stage '{cfg.stage}' at step {int(m[N.DIVERGED_STEP])} (epoch "
+            f"{int(m[N.EPOCH])}): loss {m[N.DIVERGED_LOSS]}, gradient norm "
+            f"{m[N.DIVERGED_GRAD_NORM]} (robust_method={cfg.robust.method}, "
             f"noise_magnitude={cfg.robust.magnitude}, learning_rate={cfg.schedule.learning_rate}); "
             f"lower the noise magnitude or the learning rate")
 
@@ -96,7 +97,7 @@ def _stage(cfg: StageConfig, run: RunConfig, choices: TrialChoices, trial_id: st
         _write_manifest(manifest, {"diverged": reason, "metrics": {}})
         raise TrainingDiverged(reason)
     result = executor.fit(cfg, run, f"{stage}-{trial_id}", report_to_tune)
-    if result.metrics.get("train/diverged"):
+    if result.metrics.get(N.DIVERGED):
         reason = _diverged_reason(choices, cfg, result.metrics)
         _write_manifest(manifest, {"diverged": reason, "metrics": result.metrics})
         raise TrainingDiverged(reason)
@@ -165,8 +166,7 @@ def stage_configs(run: RunConfig, choices: TrialChoices, trial_id: str) -> dict[
 
 def _summary(prefix: str, done: dict) -> dict[str, float]:
     """An earlier stage's training summary, passed on to the fine-tuning stage's reports."""
-    return {f"{prefix}/{k}": float(v) for k, v in done["metrics"].items()
-            if k in ("train/loss", "train/epoch_s", "global_step") or (k.startswith("train/") and k.endswith("/loss"))}
+    return {N.stage_summary(prefix, k): float(v) for k, v in done["metrics"].items() if N.is_summarised(k)}
 
 
 def _intermediate(cfg: StageConfig, run: RunConfig, choices: TrialChoices, trial_id: str,
@@ -180,14 +180,14 @@ def _intermediate(cfg: StageConfig, run: RunConfig, choices: TrialChoices, trial
 
     if not executor.shares_stage_cache:  # no Ray, so no cache coordinator: train it
         encoder, record = build()
-        return encoder, {**_summary("intermediate", {"metrics": record}), "intermediate/cache_hit": 0.0}
+        return encoder, {**_summary("intermediate", {"metrics": record}), N.CACHE_HIT: 0.0}
 
     cache = StageCache(run.stage_cache, lease_s=float(os.environ.get("XLT_STAGE_CACHE_LEASE_S", 60)),
                        local_dir=run.assets)
     encoder, hit, record = cache.get_or_build(choices.intermediate_cache_key, choices.intermediate_inputs,
                                               owner=trial_id, build=build)
     _remove(train_dir(run.storage, "intermediate", trial_id))  # the model lives in the stage cache only
-    return encoder, {**_summary("intermediate", record), "intermediate/cache_hit": float(hit)}
+    return encoder, {**_summary("intermediate", record), N.CACHE_HIT: float(hit)}
 
 
 def _remove(path: Path) -> None:
@@ -232,7 +232,7 @@ def run_trial(config: dict) -> None:
     except Exception as e:
         reason = deterministic(e, run.storage)
         if reason is not None:
-            ray.tune.report({FATAL_KEY: reason, "objective": float("nan"), "train/loss": float("nan"), "epoch": 0})
+            ray.tune.report({FATAL_KEY: reason, N.OBJECTIVE: float("nan"), N.TRAIN_LOSS: float("nan"), N.EPOCH: 0})
         raise
 
 

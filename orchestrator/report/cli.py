@@ -86,17 +86,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="bootstrap replicates of the correlation intervals (default 2000)")
     p.add_argument("--no-log", action="store_true", help="do not log the report to the sweep's parent run")
     args = p.parse_args(argv)
-    import os
-
-    from mlflow.tracking import MlflowClient
-
     from orchestrator.report.collect import ReportError
+    from orchestrator.tracking import open_client, resolve_tracking_uri
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or \
-        f"sqlite:///{Path('xlt_runs').resolve() / 'mlflow.db'}"
+    uri = resolve_tracking_uri(args.tracking_uri, "xlt_runs")
     out = Path(args.out or f"report-{args.experiment}")
     try:
-        result = build(MlflowClient(uri), args.experiment, out, args.metric, args.bootstrap, not args.no_log,
+        result = build(open_client(uri), args.experiment, out, args.metric, args.bootstrap, not args.no_log,
                        args.select)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainables import schema as N
+
 DEFAULT_METRICS = ("accuracy", "f1", "map_at_20")
 ACCURACY_TASKS = ("xnli", "pawsx", "xcopa", "tatoeba")
 PARALLEL_TASKS = ("xnli", "pawsx", "xcopa")
@@ -56,16 +58,16 @@ def collect(client, experiment: str, metric: str | None = None):
         names = sorted(e.name for e in client.search_experiments())
         raise ReportError(f"no MLflow experiment '{experiment}'; experiments: {', '.join(names) or '(none)'}")
     runs = client.search_runs([exp.experiment_id], max_results=50000)
-    parents = [r for r in runs if r.data.tags.get("xlt.role") == "sweep"]
-    trials = [r for r in runs if r.data.tags.get("xlt.role") == "trial"]
+    parents = [r for r in runs if r.data.tags.get(N.TAG_ROLE) == N.ROLE_SWEEP]
+    trials = [r for r in runs if r.data.tags.get(N.TAG_ROLE) == N.ROLE_TRIAL]
     if not trials:
         raise ReportError(f"experiment '{experiment}' has no trial runs (tag xlt.role = trial): is it an xlt sweep?")
     tasks = sorted({r.data.params.get("target_task", "?") for r in trials})
     if len(tasks) != 1:
         raise ReportError(f"experiment '{experiment}' mixes target tasks {tasks}; report one task at a time")
     task = tasks[0]
-    names = {k for r in trials for k in r.data.metrics if k.startswith(f"{task}/")}
-    per_lang = {k.split("/")[2] for k in names if k.count("/") == 2 and k.split("/")[1] not in ("avg", "generalized")}
+    parsed = [N.parse_lang_metric(k) for r in trials for k in r.data.metrics]
+    per_lang = {p.metric for p in parsed if p is not None and p.task == task}
     if metric is None:
         metric = next((m for m in DEFAULT_METRICS if m in per_lang), None)
     if metric is None or metric not in per_lang:
@@ -78,18 +80,17 @@ def collect(client, experiment: str, metric: str | None = None):
         if why:
             excluded[why] = excluded.get(why, 0) + 1
             continue
-        cell = r.data.tags.get("xlt.cell_name", f"domain={p.get('domain')},robust_method={p.get('robust_method')}")
-        objective = m.get("select/best_objective", m.get("objective", math.nan))
+        cell = r.data.tags.get(N.TAG_CELL_NAME, f"domain={p.get('domain')},robust_method={p.get('robust_method')}")
+        objective = m.get(N.BEST_OBJECTIVE, m.get(N.OBJECTIVE, math.nan))
         for key, value in m.items():
-            parts = key.split("/")
-            if len(parts) == 3 and parts[0] == task and parts[2] == metric and parts[1] not in ("avg", "generalized") \
-                    and "-" not in parts[1]:
+            name = N.parse_lang_metric(key)
+            if name is not None and name.task == task and name.metric == metric:
                 rows.append({"run_id": r.info.run_id, "status": r.info.status, "domain": p.get("domain"),
                              "robust_method": p.get("robust_method"), "variant": _variant(cell),
                              "noise_magnitude": float(p.get("noise_magnitude", 0) or 0),
                              "learning_rate": float(p.get("learning_rate", "nan")), "seed": int(p.get("seed", 0)),
                              "objective": float(objective), "start_time": r.info.start_time or 0,
-                             "cell": cell, "lang": parts[1], "value": float(value)})
+                             "cell": cell, "lang": name.lang, "value": float(value)})
     plan = _plan(client, parents[0].info.run_id) if parents else {}
     info = {"experiment": experiment, "task": task, "metric": metric, "trials": len(trials),
             "analysed_runs": len({r["run_id"] for r in rows}), "excluded": excluded,
@@ -108,9 +109,10 @@ def _excluded(run, task: str, metric: str) -> str | None:
     """Why a trial run is not analysed, or None for a completed one."""
     if run.info.status != "FINISHED":
         return run.info.status.lower()
-    if run.data.tags.get("xlt.stopped_early") == "true":
+    if run.data.tags.get(N.TAG_STOPPED_EARLY) == "true":
         return "stopped early by ASHA"
-    if not any(k.startswith(f"{task}/") and k.endswith(f"/{metric}") for k in run.data.metrics):
+    if not any((n := N.parse_lang_metric(k)) is not None and n.task == task and n.metric == metric
+               for k in run.data.metrics):
         return f"finished without {task}/<lang>/{metric}"
     return None
 

@@ -1,0 +1,86 @@
+"""One sweep: the sections together, and the checks that need several of them."""
+
+from __future__ import annotations
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.spec.params import Range, _Strict, _unique_list
+from orchestrator.spec.sections import Intermediate, Model, Resources, Robust, Search, Storage, Target, Training
+from trainables.catalog import CATALOG
+from trainables.registry import encoder_depth, max_positions
+from trainables.tasks import TASKS
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: Model = Model()
+    target: Target = Target()
+    intermediate: Intermediate = Intermediate()
+    robust: Robust = Robust()
+    training: Training = Training()
+    seeds: list[int] = Field(default=[0], min_length=1)
+    search: Search = Search()
+    resources: Resources = Resources()
+    storage: Storage = Storage()
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        return _unique_list(v, "seeds")
+
+    @model_validator(mode="after")
+    def _cross(self):
+        problems = []
+        source = self.intermediate_data_dir
+        for d in self.intermediate.domains:
+            for k in self.intermediate.tasks_of(d):
+                entry = CATALOG.get(k)
+                if entry and source == "builtin" and not entry.demo:
+                    demo = [t for t in self.intermediate.tasks_of(d) if CATALOG[t].demo]
+                    problems.append(f"intermediate: task '{k}' (domain {d}) has no built-in demo data; set "
+                                    f"intermediate.data_dir to a mirror or hub, or name demo tasks with "
+                                    f"intermediate.tasks.{d}: [{', '.join(demo) or '...'}]")
+                if entry and source == "hub" and (not entry.hub or entry.local_only):
+                    problems.append(f"intermediate: task '{k}' (domain {d}) cannot come from "
+                                    f"the hub ({entry.access}); set intermediate.data_dir")
+        rs_rp = self.robust.options.get("rs_rp", {})
+        task = TASKS.get(self.target.task)
+        if rs_rp.get("smoothed_eval") and task and task.family not in ("classification", "multiple_choice"):
+            problems.append(f"robust.options.rs_rp.smoothed_eval: the smoothed classifier votes over classes; "
+                            f"{self.target.task} is a {task.family} task (allowed: classification and "
+                            f"multiple-choice targets)")
+        for method in ("adversarial", "rs_rp"):
+            layer = self.robust.options.get(method, {}).get("layer")
+            depth = encoder_depth(self.model.name)
+            if isinstance(layer, int) and depth is not None and layer > depth:
+                problems.append(f"robust.options.{method}.layer: {layer} exceeds the depth of {self.model.name} "
+                                f"(allowed: 0 = input word embeddings, 1..{depth} = output of that layer)")
+        longest = max_positions(self.model.name)
+        if longest is not None and self.training.max_length > longest:
+            problems.append(f"training.max_length: {self.training.max_length} exceeds the {longest} positions "
+                            f"of {self.model.name} (allowed: 8..{longest})")
+        continuous = isinstance(self.training.learning_rate, Range) or any(
+            isinstance(self.robust.magnitude(m), Range) for m in self.robust.methods)
+        if self.search.samples_per_cell > 1 and not continuous:
+            problems.append("search.samples_per_cell > 1 needs a continuous knob "
+                            "({low, high}); without one every sample of a cell is identical")
+        if self.search.asha.enabled and self.search.asha.grace_period > self.training.epochs:
+            problems.append(f"search.asha.grace_period ({self.search.asha.grace_period}) exceeds "
+                            f"training.epochs ({self.training.epochs})")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def intermediate_data_dir(self) -> str:
+        return self.intermediate.data_dir or self.target.data_dir
+
+    @property
+    def languages(self) -> list[str]:
+        task = TASKS[self.target.task]
+        default = task.demo_languages if self.target.data_dir == "builtin" else task.languages
+        return list(self.target.languages or default)
