@@ -126,14 +126,14 @@ class TrainExecutor:
 def _in_process(cfg: StageConfig, run: RunConfig, name: str, session_of):
     """The stage in this process with ``session_of(device, checkpoint_dir)``; returns
     (result, session)."""
-    from trainables.loop import train_loop_per_worker
+    from trainables.loop import run_stage
 
     ckpt = train_dir(run.storage, name) / "checkpoint_local"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     device = "cuda" if run.resources.gpus_per_worker > 0 else "cpu"
     session = session_of(device, str(ckpt))
     try:
-        train_loop_per_worker(cfg, session)
+        run_stage(cfg, session)
     finally:
         if device == "cuda":  # a reused trial process starts its next stage with the memory free
             import torch
