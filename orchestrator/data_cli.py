@@ -28,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-from trainables.registry import unknown
+from trainables.names import unknown
 
 
 def _resolve(names: list[str]) -> tuple[list, list[str]]:

@@ -48,7 +48,7 @@ from orchestrator.spec import SweepSpec
 from trainables.catalog import intermediate_task
 from trainables.data import DataError
 from trainables.failures import free_bytes
-from trainables.registry import BUILTIN_MODELS, HUB_MODELS, model_config
+from trainables.known_models import BUILTIN_MODELS, HUB_MODELS, model_config
 from trainables.tasks import TASKS, target_task
 
 HEAD_LINES = 50

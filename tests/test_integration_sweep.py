@@ -163,7 +163,7 @@ def test_a_run_is_rescored_from_its_artifacts_to_the_logged_numbers(sweep, tmp_p
     run = children[0]
     local = Path(client.download_artifacts(run.info.run_id, "", str(tmp_path)))
     # the run covers 5 of XNLI's 15 languages: score them language by language
-    from trainables.scoring.benchmark import BENCHMARKS
+    from trainables.scoring.evaluator import BENCHMARKS
 
     bench = BENCHMARKS["xtreme-r"]["xnli"]
     for lang in LANGS:

@@ -12,16 +12,9 @@ import json
 import pytest
 
 from trainables.scoring import metrics as M
-from trainables.scoring.benchmark import (
-    BENCHMARKS,
-    ScoreError,
-    evaluate_folders,
-    read_tag,
-    write_jsonl,
-    write_lines,
-    write_tag_file,
-)
 from trainables.scoring.cli import main as xlt_score
+from trainables.scoring.evaluator import BENCHMARKS, evaluate_folders
+from trainables.scoring.files import ScoreError, read_tag, write_jsonl, write_lines, write_tag_file
 
 
 def test_seqeval_on_bare_upos_tags_merges_runs_as_the_official_evaluator_does():

@@ -161,7 +161,7 @@ def test_oracle_outputs_decode_to_a_perfect_score(key, lang, mirror_dir, demo_di
     else:
         assert score[main] == pytest.approx(100.0)
     fam.write(task, lang, examples, preds, tmp_path / "p", tmp_path / "l")
-    from trainables.scoring.benchmark import BENCHMARKS
+    from trainables.scoring.evaluator import BENCHMARKS
 
     bench = BENCHMARKS["xtreme-r" if key != "pawsx" else "xtreme"][key]
     reread = bench.metric(bench.reader(tmp_path / "l" / key / f"test-{lang}.{bench.suffix}"),

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trainables.registry import unknown
+from trainables.names import unknown
 
 FORMAT_FAMILY = {"nli": "classification", "pair_classification": "classification",
                  "classification": "classification", "multiple_choice": "multiple_choice",

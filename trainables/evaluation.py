@@ -22,7 +22,7 @@ from trainables import performance as perf
 from trainables import schema as N
 from trainables.config import StageConfig
 from trainables.robust.base import RobustMethod, Smoother
-from trainables.scoring.benchmark import task_summary
+from trainables.scoring.evaluator import task_summary
 from trainables.stage_data import EvalSet, StageData
 from trainables.tasks import family
 from trainables.tasks.base import TaskModel, feature_lengths

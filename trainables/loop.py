@@ -59,7 +59,7 @@ from trainables.mixing import MultiTaskModel, Part
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import build_method
 from trainables.robust.base import unwrap
-from trainables.scoring.benchmark import task_summary
+from trainables.scoring.evaluator import task_summary
 from trainables.sessions import RaySession, Session
 from trainables.stage_data import StageData
 from trainables.tasks.base import TaskModel, feature_lengths

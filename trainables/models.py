@@ -21,7 +21,7 @@ from filelock import FileLock
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
-from trainables.registry import BUILTIN_MODELS
+from trainables.known_models import BUILTIN_MODELS
 
 BUILTIN_PREFIX = "builtin:"
 TINY = BUILTIN_MODELS["builtin:tiny-bert"]

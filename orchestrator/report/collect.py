@@ -133,7 +133,7 @@ def _plan(client, parent_id: str) -> dict:
 def example_scores(client, run_ids: list[str], task: str, metric: str) -> dict[tuple[str, str], np.ndarray]:
     """{(run id, lang): 0/1 per test example} from the runs' prediction artifacts (accuracy
     tasks only; {} otherwise or where the artifacts are missing)."""
-    from trainables.scoring.benchmark import BENCHMARKS
+    from trainables.scoring.evaluator import BENCHMARKS
 
     if metric != "accuracy" or task not in ACCURACY_TASKS:
         return {}

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from trainables.registry import unknown
+from trainables.names import unknown
 from trainables.robust import METHODS
 
 

@@ -23,7 +23,8 @@ from orchestrator.spec.params import (
     param_values,
 )
 from trainables.catalog import CATALOG, DOMAINS
-from trainables.registry import model_name_problem, unknown
+from trainables.known_models import model_name_problem
+from trainables.names import unknown
 from trainables.robust import METHODS
 from trainables.robust.options import MAX_MAGNITUDE, OPTIONS, parse_options
 from trainables.tasks import TASKS

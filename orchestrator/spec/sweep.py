@@ -11,7 +11,7 @@ from pydantic import (
 from orchestrator.spec.params import Range, _Strict, _unique_list
 from orchestrator.spec.sections import Intermediate, Model, Resources, Robust, Search, Storage, Target, Training
 from trainables.catalog import CATALOG
-from trainables.registry import encoder_depth, max_positions
+from trainables.known_models import encoder_depth, max_positions
 from trainables.tasks import TASKS
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainables.registry import unknown
+from trainables.names import unknown
 
 
 @dataclass(frozen=True)

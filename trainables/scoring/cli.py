@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from trainables.scoring.benchmark import BENCHMARKS, ScoreError, evaluate_folders
+from trainables.scoring.evaluator import BENCHMARKS, evaluate_folders
+from trainables.scoring.files import ScoreError
 
 
 def render(result: dict) -> str:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainables.data import DataError, parquet_path
-from trainables.registry import unknown
+from trainables.names import unknown
 
 FAMILIES = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
 

@@ -177,7 +177,7 @@ class PairClassification:
         return accuracy(self.gold(task, examples), predictions)
 
     def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
-        from trainables.scoring.benchmark import write_lines
+        from trainables.scoring.files import write_lines
 
         write_lines(pred_dir / task.key / f"test-{lang}.tsv", predictions)
         write_lines(label_dir / task.key / f"test-{lang}.tsv", self.gold(task, examples))

@@ -213,7 +213,7 @@ class MultipleChoice:
         return accuracy(self.gold(task, examples), predictions)
 
     def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
-        from trainables.scoring.benchmark import write_jsonl
+        from trainables.scoring.files import write_jsonl
 
         write_jsonl(pred_dir / task.key / f"test-{lang}.jsonl", [{"label": p} for p in predictions])
         write_jsonl(label_dir / task.key / f"test-{lang}.jsonl", [{"label": g} for g in self.gold(task, examples)])

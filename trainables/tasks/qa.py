@@ -211,7 +211,7 @@ class ExtractiveQA:
         return squad_em_f1(doc, predictions)
 
     def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
-        from trainables.scoring.benchmark import write_json
+        from trainables.scoring.files import write_json
 
         write_json(pred_dir / task.key / f"test-{lang}.json", predictions)
         write_json(label_dir / task.key / f"test-{lang}.json", squad_document(examples))

@@ -363,7 +363,7 @@ class Retrieval:
         return {"map@20": map_at_k(examples.gold, predictions, TOP_K)}
 
     def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
-        from trainables.scoring.benchmark import write_json, write_lines
+        from trainables.scoring.files import write_json, write_lines
 
         if task.key == "tatoeba":
             write_lines(pred_dir / task.key / f"test-{lang}.tsv", predictions)

@@ -199,7 +199,7 @@ class TokenTagging:
         return seqeval_f1(self.gold(task, examples), predictions)
 
     def write(self, task, lang, examples, predictions, pred_dir: Path, label_dir: Path) -> None:
-        from trainables.scoring.benchmark import write_tag_file
+        from trainables.scoring.files import write_tag_file
 
         write_tag_file(pred_dir / task.key / f"test-{lang}.tsv", predictions)
         write_tag_file(label_dir / task.key / f"test-{lang}.tsv", self.gold(task, examples))

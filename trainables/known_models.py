@@ -1,12 +1,14 @@
-"""Name -> entry tables with "did you mean" errors, shared by every registry (tasks, methods, domains),
-and the built-in model table (light: the spec reads it before torch is imported)."""
+"""The encoders a space file can name before anything is loaded: the built-in model table, the
+hub encoders XTREME-R reports (config fields and parameter counts), local checkpoint
+directories, and the checks validation makes on a model name. Light: the spec reads it before
+torch is imported."""
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Iterable
 from pathlib import Path
+
+from trainables.names import unknown
 
 BUILTIN_MODELS: dict[str, dict] = {
     "builtin:tiny-bert": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -91,15 +93,3 @@ def model_name_problem(name: str, what: str = "model") -> str | None:
     return (f"'{name}' is not an existing directory (resolved: {path.resolve()}), and a path is "
             f"never a hub id (allowed: an existing directory, a hub id such as xlm-roberta-base "
             f"or owner/name, or {', '.join(BUILTIN_MODELS)})")
-
-
-def suggest(name: str, allowed: Iterable[str]) -> str:
-    """A " (did you mean 'x'?)" suffix for the closest allowed name, or ""."""
-    close = difflib.get_close_matches(str(name), list(allowed), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def unknown(kind: str, name: str, allowed: Iterable[str]) -> str:
-    """The one message every registry gives for an unknown key."""
-    allowed = sorted(allowed)
-    return f"unknown {kind} '{name}'{suggest(name, allowed)}; allowed: {', '.join(allowed)}"
