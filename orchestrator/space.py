@@ -37,6 +37,7 @@ from trainables.config import (
     TrialChoices,
 )
 from trainables.robust import METHODS
+from trainables.schema import noise_param
 from trainables.stage_cache import intermediate_inputs, intermediate_key
 from trainables.tasks import TASKS
 
@@ -97,12 +98,6 @@ def points(spec: SweepSpec) -> list[dict]:
             for _ in range(spec.search.samples_per_cell):
                 pts.append({**fixed, "seed": seed})
     return pts
-
-
-def noise_param(method: str) -> str:
-    """The Optuna parameter of ``method``'s magnitude: one per method, so TPE never models
-    epsilon, sigma and a substitution probability as one variable."""
-    return f"noise_magnitude.{method}"
 
 
 def _suggest(trial, name: str, param):

@@ -99,3 +99,42 @@ def test_space_is_picklable_for_resume():
 
     space = OptunaSpace(_spec(noise_magnitude=0.1))
     assert pickle.loads(pickle.dumps(space)).domains == ["none", "general", "legal"]
+
+
+def test_every_config_ray_optuna_search_suggests_is_read_back_by_the_trial():
+    """What Tune hands ``run_trial`` is ``OptunaSearch.suggest``'s dict: the space's return value
+    plus every parameter it suggested (``noise_magnitude.<method>``); the trial reads its
+    choices from it, whatever the method."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    from orchestrator.space import run_config
+    from trainables.config import RunConfig, TrialChoices
+
+    spec = parse_spec({"name": "t", "robust": {"methods": ["none", "adversarial", "rs_rp", "rs_da"],
+                                               "noise_magnitude": {"adversarial": {"choice": [0.1, 0.5]},
+                                                                   "rs_rp": {"low": 0.01, "high": 0.1},
+                                                                   "rs_da": 1.0}},
+                       "seeds": [0, 1]})
+    pts = points(spec)
+    search = OptunaSearch(space=OptunaSpace(spec), metric="objective", mode="max", points_to_evaluate=pts,
+                          sampler=optuna.samplers.TPESampler(seed=0))
+    run = run_config(spec, "/s")
+    seen = []
+    for i in range(len(pts) + 2):  # the enqueued cells, then two sampled trials
+        config = search.suggest(f"t{i}")
+        swept = config["robust_method"] in ("adversarial", "rs_rp")  # a fixed magnitude is not suggested
+        assert any(k.startswith("noise_magnitude.") for k in config) == swept
+        choices = TrialChoices.of({"run": run.to_dict(), **config})
+        assert choices.robust_method == config["robust_method"] and choices.noise_magnitude == config[
+            "noise_magnitude"]
+        if swept:
+            assert choices.noise_magnitude == config[f"noise_magnitude.{choices.robust_method}"]
+        assert RunConfig.from_dict(run.to_dict()) == run
+        seen.append((choices.robust_method, choices.noise_magnitude, choices.seed))
+        search.on_trial_complete(f"t{i}", {"objective": 0.5})
+    grid = [(m, n, s) for m, n, s in seen[:len(pts)] if m != "rs_rp"]  # rs_rp: a range, sampled
+    assert sorted(grid) == sorted((m, n, s) for m, n in [("none", 0.0), ("adversarial", 0.1), ("adversarial", 0.5),
+                                                          ("rs_da", 1.0)] for s in (0, 1))
+    assert all(0.01 <= n <= 0.1 for m, n, _ in seen if m == "rs_rp")
+    with pytest.raises(TypeError, match="unknown typo"):  # anything else the trial does not know is refused
+        TrialChoices.of({"run": run.to_dict(), **config, "typo": 1})

@@ -199,8 +199,11 @@ class TrialChoices(_Plain):
 
     @classmethod
     def of(cls, config: dict) -> TrialChoices:
-        """The choices of a Tune trial config (``{"run": ..., **choices}``)."""
-        return cls.from_dict({k: v for k, v in config.items() if k != "run"})
+        """The choices of a Tune trial config (``{"run": ..., **choices}``, plus the searcher's
+        own parameters, ``trainables.schema.is_searcher_param``, which are left out)."""
+        from trainables.schema import is_searcher_param
+
+        return cls.from_dict({k: v for k, v in config.items() if k != "run" and not is_searcher_param(k)})
 
 
 @dataclass(frozen=True)

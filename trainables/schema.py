@@ -51,6 +51,24 @@ TAG_PARENT = "mlflow.parentRunId"
 ROLE_SWEEP, ROLE_TRIAL = "sweep", "trial"
 
 TRIAL_PARAMS = ("domain", "intermediate_tasks", "robust_method", "noise_magnitude", "learning_rate", "seed")
+NOISE_PARAM_PREFIX = "noise_magnitude."
+"""Optuna's parameter of one method's magnitude is ``noise_magnitude.<method>`` (``noise_param``)."""
+
+
+def noise_param(method: str) -> str:
+    """The Optuna parameter of ``method``'s magnitude: one per method, so TPE never models
+    epsilon, sigma and a substitution probability as one variable."""
+    return NOISE_PARAM_PREFIX + method
+
+
+def is_searcher_param(key: str) -> bool:
+    """Whether a key of a Tune trial config is only the searcher's. Ray's ``OptunaSearch`` puts
+    every value the define-by-run space suggested into the config next to what the space
+    returned; the magnitude's per-method parameter is one of them (the trial reads
+    ``noise_magnitude``)."""
+    return key.startswith(NOISE_PARAM_PREFIX)
+
+
 RUN_PARAMS = ("model", "target_task", "languages", "epochs", "batch_size", "max_length", "max_examples",
               "data_dir")
 
