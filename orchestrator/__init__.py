@@ -2,5 +2,5 @@
 
 The driver never touches tensors; it validates a space file, turns it into a Tune search,
 and records trials in MLflow. ``tuner.py`` is the only ``ray.tune`` importer here and
-``tracking.py`` the only ``mlflow`` importer.
+``tracking/`` the only ``mlflow`` importer (``report/`` reads the store through it).
 """

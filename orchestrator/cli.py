@@ -173,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: refusing to resume from {exp_path}: {why} (resuming unpickles that "
                   f"state; fix the ownership or permissions first)", file=sys.stderr)
             return 2
+        if args.resume and started:
+            from orchestrator.tuner import config_format_problem
+
+            why = config_format_problem(storage, spec.name)
+            if why:
+                print(f"error: {why}", file=sys.stderr)
+                return 2
         resume[spec.name] = args.resume and started  # studies not started yet start fresh
     codes = []
     for spec, the_plan in zip(specs, plans):

@@ -44,7 +44,7 @@ from orchestrator.spec import SweepSpec
 from orchestrator.tracking import Outbox, SweepTracker, metric_chunks
 from trainables import schema as N
 from trainables import stage_cache
-from trainables.config import RunConfig
+from trainables.config import CONFIG_FORMAT, RunConfig
 from trainables.executors import predictions_dir
 from trainables.failures import FATAL_KEY, one_line
 from trainables.trial import run_trial
@@ -235,16 +235,33 @@ def trial_resources(spec: SweepSpec, pin: dict, in_trial: bool | None = None) ->
     return pin or {"CPU": 0}
 
 
+def _record(storage: Path, name: str) -> Path:
+    """What a sweep records when it starts (its executor, its config format), by its outbox."""
+    return outbox_path(storage, name).with_name("executor.json")
+
+
+def config_format_problem(storage: Path, name: str) -> str | None:
+    """Why the saved sweep ``name`` cannot be resumed by this version, or None: its trials'
+    configs were saved in another layout (``trainables.config.CONFIG_FORMAT``)."""
+    record = _record(storage, name)
+    saved = json.loads(record.read_text()).get("config_format", 1) if record.is_file() else 1
+    if saved == CONFIG_FORMAT:
+        return None
+    return (f"sweep '{name}' was started by an xlt-sweep whose trial configs have format {saved}, "
+            f"this one reads format {CONFIG_FORMAT} (Tune restores each trial's config as saved); "
+            f"finish it with the version that started it, or start it again under another name or --storage")
+
+
 def executor_of(storage: Path, spec: SweepSpec, resume: bool) -> bool:
     """Whether this sweep's stages train in the trial's process. Decided when the sweep starts
     and recorded next to its outbox: a resumed sweep runs the ``run`` block Tune restored
     (``trainables.trial.run_trial`` reads ``resources.in_trial`` there), so it keeps that
     executor and reserves what it needs, whatever the space file says now. A sweep started before the
     executor existed has no record: Ray Train."""
-    record = outbox_path(storage, spec.name).with_name("executor.json")
+    record = _record(storage, spec.name)
     if not resume:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"in_trial": spec.resources.in_trial}))
+        record.write_text(json.dumps({"in_trial": spec.resources.in_trial, "config_format": CONFIG_FORMAT}))
         return spec.resources.in_trial
     in_trial = bool(json.loads(record.read_text())["in_trial"]) if record.is_file() else False
     if in_trial != spec.resources.in_trial:

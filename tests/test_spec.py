@@ -227,6 +227,28 @@ def test_a_resumed_sweep_keeps_the_executor_it_started_with(tmp_path, capsys):
     assert executor_of(tmp_path / "old", one, resume=True) is False  # started before the executor existed
 
 
+def test_a_sweep_saved_with_another_config_format_is_refused_before_ray_starts(tmp_path, capsys):
+    """Tune restores each trial's config as it was saved: a sweep started before the typed
+    configurations (no ``config_format`` in its record) cannot be resumed by this version."""
+    import json
+
+    from orchestrator.tuner import config_format_problem, executor_of
+
+    space = tmp_path / "s.yaml"
+    space.write_text("name: old\n")
+    storage = tmp_path / "runs"
+    (storage / "old").mkdir(parents=True)
+    (storage / "old" / "tuner.pkl").write_bytes(b"")
+    record = storage / "_xlt" / "old" / "executor.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"in_trial": True}))  # as the previous version wrote it
+    assert main(["--space", str(space), "--storage", str(storage), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "trial configs have format 1, this one reads format 2" in err and "the version that started it" in err
+    executor_of(storage, parse_spec({"name": "old"}), resume=False)  # a sweep this version starts
+    assert config_format_problem(storage, "old") is None
+
+
 def test_target_task_problems_name_the_allowed_values():
     problems = "\n".join(_problems({"name": "x", "target": {"task": "xquda"}}))
     assert "target.task: unknown target task 'xquda' (did you mean 'xquad'?)" in problems

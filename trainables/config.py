@@ -73,6 +73,13 @@ def _build(hint, value):
     return value
 
 
+
+CONFIG_FORMAT = 2
+"""The layout of a trial's Tune config (``{"run": RunConfig dict, **TrialChoices}``). A sweep
+records it when it starts; ``--resume`` of a sweep saved with another layout is refused before
+Ray starts (Tune restores each trial's config as it was saved). 1: the flat ``run`` dict before
+the typed configurations; 2: this module."""
+
 @dataclass(frozen=True)
 class Encoding(_Plain):
     """How examples become model inputs (the feature cache's key holds all of it)."""

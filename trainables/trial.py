@@ -5,7 +5,7 @@ evaluation.
 shape in Ray 2.60: ``Tuner(TorchTrainer)`` no longer works). Each training stage is its own
 ``ray.train.torch.TorchTrainer`` with the trial's worker count (``resources.executor:
 train``), or, for one worker, runs in the trial's own process (``trial``, the default for one
-worker: ``trainables.session.TrialSession``; the trial then holds the worker's resources);
+worker: ``trainables.executors.TrialExecutor``; the trial then holds the worker's resources);
 evaluation of every target language happens once, at the end of the fine-tuning stage, in the
 same worker group (or process). Heavy imports (torch, transformers, Ray Train) happen inside
 the functions that need them: the sweep driver imports this module for ``run_trial`` and
