@@ -143,7 +143,8 @@ def run_config(spec: SweepSpec, storage: str, cache_root: str | None = None) -> 
         training=Training(
             batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
             encoding=Encoding(t.max_length, t.doc_stride, t.max_query_length),
-            optimiser=Optimiser(weight_decay=t.weight_decay, warmup_ratio=t.warmup_ratio),
+            optimiser=Optimiser(weight_decay=t.weight_decay, warmup_ratio=t.warmup_ratio,
+                                max_grad_norm=t.max_grad_norm),
             speed=Speed(t.group_by_length, t.precision, t.attention, t.compile)),
         finetune=Schedule(t.epochs, None, t.max_examples, None),
         intermediate=IntermediateConfig(Schedule(i.epochs, i.learning_rate, i.max_examples, i.max_steps),

@@ -164,6 +164,7 @@ def test_malformed_file_lists_every_problem_with_path_and_allowed_values():
      "resources.executor: Input should be 'auto', 'train' or 'trial'"),
     ({"name": "x", "model": {"trust_remote_code": "yes please"}},
      "model.trust_remote_code: Input should be a valid boolean"),
+    ({"name": "x", "training": {"max_grad_norm": 0}}, "training.max_grad_norm: Input should be greater than 0"),
 ])
 def test_each_kind_of_problem_is_named(data, expected):
     assert expected in "\n".join(_problems(data))

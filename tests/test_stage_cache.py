@@ -119,3 +119,19 @@ def test_key_changes_exactly_with_the_inputs(tmp_path):
     f.write_text("a\tb\tentailment\nc\td\tneutral\n")  # the data changed
     assert base != intermediate_key(intermediate_inputs(run, ["mnli"], 0))
     assert data_identity("builtin", ["mnli"]) == "builtin"
+
+
+def test_gradient_clipping_reaches_every_stage_and_the_key_only_when_changed():
+    """``training.max_grad_norm``: every stage clips with it; the intermediate key of the default
+    (1.0, what every cached model was trained with) is the key it had before the setting existed."""
+    from trainables.trial import stage_configs
+
+    space = {"intermediate": {"domains": ["none", "general"], "tasks": {"general": ["mnli"]}}}
+    default, _ = trial(space, domain="general")
+    inputs = intermediate_inputs(default, ["mnli"], 0)
+    assert "max_grad_norm" not in inputs  # the key of every existing cache entry is unchanged
+    run, choices = trial({**space, "training": {"max_grad_norm": 0.5}}, domain="general")
+    stages = stage_configs(run, choices, "t")
+    assert {name: cfg.training.optimiser.max_grad_norm for name, cfg in stages.items()} == {
+        "intermediate": 0.5, "finetune": 0.5}
+    assert intermediate_key(intermediate_inputs(run, ["mnli"], 0)) != intermediate_key(inputs)

@@ -64,9 +64,6 @@ from trainables.sessions import RaySession, Session
 from trainables.stage_data import StageData
 from trainables.tasks.base import TaskModel, feature_lengths
 
-MAX_GRAD_NORM = 1.0
-"""Gradient-norm clipping of every optimiser step."""
-
 
 def _nodes(session, world: int) -> int:
     """Distinct Ray nodes this worker group spans (placement: PACK, SPREAD, STRICT_SPREAD)."""
@@ -184,7 +181,7 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
             tokens, padded = tokens + int(mask.sum()), padded + mask.numel()
             batch = {k: v.to(device, non_blocking=True) for k, v in cpu_batch.items()}
             value, gnorm, d, finite = train_step(model, base, method, part, batch, optimizer, scheduler,
-                                                 MAX_GRAD_NORM, world, amp)
+                                                 opt.max_grad_norm, world, amp)
             if not finite:
                 diverged = {N.DIVERGED: 1.0, N.DIVERGED_STEP: float(step + 1),
                             N.DIVERGED_LOSS: value, N.DIVERGED_GRAD_NORM: gnorm}

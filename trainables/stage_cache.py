@@ -109,7 +109,10 @@ def intermediate_inputs(run: RunConfig, tasks: list[str], seed: int) -> dict:
             "warmup_ratio": t.optimiser.warmup_ratio, "mixing": inter.mixing,
             "max_steps": inter.schedule.max_steps, "seed": int(seed),
             "group_by_length": t.speed.group_by_length, "precision": t.speed.precision,
-            "data": data_identity(inter.data_dir, tasks)}
+            "data": data_identity(inter.data_dir, tasks),
+            # added later: in the key only where it differs from what every earlier model was
+            # trained with, so the entries already in a cache keep their keys
+            **({"max_grad_norm": t.optimiser.max_grad_norm} if t.optimiser.max_grad_norm != 1.0 else {})}
 
 
 def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:

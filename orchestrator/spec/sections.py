@@ -236,6 +236,8 @@ class Training(_Strict):
     """AdamW weight decay (the XTREME scripts Huang et al. 2021 used: 0)."""
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     """Fraction of steps of linear warm-up before the linear decay (XTREME scripts: 0)."""
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    """Gradients are clipped to this global L2 norm before each optimiser step (XTREME scripts: 1.0)."""
     select: Literal["last", "best"] = "last"
     """Weights evaluated zero-shot: the last epoch's, or the epoch with the best English dev
     objective (never target-language dev data)."""
