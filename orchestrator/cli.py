@@ -390,17 +390,14 @@ def entry() -> None:
     the process ends without tearing down its modules (Ray, Tune, MLflow, SQLAlchemy,
     Optuna: about 1.5 s of a one-trial sweep on 2 cores, and nothing is left to do by then:
     results, MLflow and Tune state are written before ``main`` returns)."""
-    import atexit
+    from orchestrator.adapters import exit_now
 
     code = main()
     if "ray" in sys.modules:
         import ray
 
         ray.shutdown()
-    atexit._run_exitfuncs()  # what interpreter exit would run (logging, Ray, MLflow handlers)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(code)
 
 
 if __name__ == "__main__":

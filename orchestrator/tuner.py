@@ -39,6 +39,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from orchestrator.adapters import replace_restored_callbacks
 from orchestrator.space import OptunaSpace, plan, points, run_config
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import Outbox, SweepTracker, metric_chunks
@@ -286,7 +287,7 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
                                    resume_errored=True)
         # The restored run config carries the pickled callback of the first run; use this run's
         # (its tracking URI and fresh counters). Tuner.restore takes no callbacks argument.
-        tuner._local_tuner._run_config.callbacks = tune_callbacks(callback)
+        replace_restored_callbacks(tuner, tune_callbacks(callback))
         return tuner
     searcher = OptunaSearch(space=OptunaSpace(spec), metric=spec.search.metric,
                             mode=spec.search.mode, sampler=_sampler(spec), points_to_evaluate=pts)
