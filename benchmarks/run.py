@@ -80,7 +80,7 @@ from trainables.models import load_encoder, train_wordpiece  # noqa: E402
 from trainables.robust import build_method  # noqa: E402
 from trainables.stage_data import EvalSet  # noqa: E402
 from trainables.tasks import family, target_task  # noqa: E402
-from trainables.tasks.base import EncodeConfig, TaskModel, feature_lengths  # noqa: E402
+from trainables.tasks.base import Encoding, TaskModel, feature_lengths  # noqa: E402
 from trainables.tasks.classification import PairExample  # noqa: E402
 
 LANGS = ["en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"]
@@ -126,7 +126,7 @@ class Setup:
         self.tokenizer.save_pretrained(self.model_dir)
         self.size = size
         self.fam, self.task = family("classification"), target_task("xnli")
-        enc = EncodeConfig(MAX_LENGTH)
+        enc = Encoding(MAX_LENGTH, 128, 64)
         train = xquad_pairs("en", every_sentence=True)
         self.train = self.fam.encode(self.tokenizer, train, enc, True)
         self.eval_sets = []

@@ -15,7 +15,7 @@ from trainables.demo_data import write_demo_data
 from trainables.models import load_encoder, load_tokenizer
 from trainables.robust import METHODS, build_method
 from trainables.tasks import family, target_task
-from trainables.tasks.base import EncodeConfig, TaskModel
+from trainables.tasks.base import Encoding, TaskModel
 from trainables.tasks.classification import read_pair_tsv
 
 CLS = family("classification")
@@ -31,7 +31,7 @@ def _load(split, lang, demo_dir):
 
 
 def encode(tok, examples, max_length):
-    return CLS.encode(tok, examples, EncodeConfig(max_length), train=True)
+    return CLS.encode(tok, examples, Encoding(max_length, 128, 64), train=True)
 
 
 def collate(feats, pad_id):

@@ -136,9 +136,9 @@ def test_a_training_step_is_the_same_with_dynamic_and_full_padding(tiny_model, d
 
 
 def perf_enc():
-    from trainables.tasks.base import EncodeConfig
+    from trainables.tasks.base import Encoding
 
-    return EncodeConfig(64)
+    return Encoding(64, 128, 64)
 
 
 @pytest.mark.parametrize("world", [1, 2])

@@ -27,7 +27,7 @@ from trainables.robust import build_method
 from trainables.robust.augmentation import SynonymAugmenter
 from trainables.robust.base import encoder_layers, forward, perturbed_forward, vector_norms
 from trainables.tasks import family, target_task
-from trainables.tasks.base import EncodeConfig, TaskModel
+from trainables.tasks.base import Encoding, TaskModel
 
 CLS = family("classification")
 
@@ -36,7 +36,7 @@ CLS = family("classification")
 def setup(tiny_model, demo_dir):
     tok = load_tokenizer(tiny_model)
     examples = CLS.load(target_task("xnli"), "train", "en", str(demo_dir))[:32]
-    batch = CLS.collate(CLS.encode(tok, examples, EncodeConfig(64), train=True), tok.pad_token_id)
+    batch = CLS.collate(CLS.encode(tok, examples, Encoding(64, 128, 64), train=True), tok.pad_token_id)
     torch.manual_seed(0)
     encoder = load_encoder(tiny_model)
     model = TaskModel(encoder, CLS.head(encoder.config.hidden_size, target_task("xnli")))

@@ -27,7 +27,7 @@ from trainables.config import StageConfig
 from trainables.mixing import Part, split_cap
 from trainables.robust.base import RobustMethod
 from trainables.tasks import family, target_task
-from trainables.tasks.base import EncodeConfig, cached_features, source_stamp, tokenizer_fingerprint
+from trainables.tasks.base import cached_features, source_stamp, tokenizer_fingerprint
 
 
 class EvalSet:
@@ -44,8 +44,7 @@ class StageData:
         self.cfg, self.tokenizer = cfg, tokenizer
         self.diagnostics: dict[str, float] = {}
         self.pairs: list[EvalSet] = []  # generalized cross-lingual pairs (finetune, if asked)
-        enc = cfg.training.encoding
-        self.enc = EncodeConfig(enc.max_length, enc.doc_stride, enc.max_query_length)
+        self.enc = cfg.training.encoding
         self.fingerprint = tokenizer_fingerprint(tokenizer)
         stage = cfg.stage
         if stage == "intermediate":  # the domain's tasks, each its own part (family, head)

@@ -22,7 +22,7 @@ adds any number of perturbations to one stacked forward pass at that site.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from trainables.tasks.base import MODEL_INPUTS
 LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 
+@runtime_checkable
 class RobustMethod(Protocol):
     key: str
     backpropagates: bool
@@ -45,6 +46,7 @@ class RobustMethod(Protocol):
         ...
 
 
+@runtime_checkable
 class Augmenter(RobustMethod, Protocol):
     """A method that rewrites the training set (``augments`` is true)."""
 
@@ -57,6 +59,7 @@ class Augmenter(RobustMethod, Protocol):
         ...
 
 
+@runtime_checkable
 class Smoother(RobustMethod, Protocol):
     """A method that predicts by a vote over noisy passes (``smooths_predictions`` is true)."""
 

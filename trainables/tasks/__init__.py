@@ -35,9 +35,13 @@ import glob
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainables.data import DataError, parquet_path
 from trainables.names import unknown
+
+if TYPE_CHECKING:  # torch: not imported by the driver
+    from trainables.tasks.base import TaskFamily
 
 FAMILIES = ("classification", "multiple_choice", "tagging", "qa", "retrieval")
 
@@ -159,8 +163,8 @@ class TargetTask:
         return hub_id, (self._fill(config, lang) if config else None), hub_split
 
 
-def family(name: str):
-    """The family module's ``FAMILY`` object."""
+def family(name: str) -> TaskFamily:
+    """The family module's ``FAMILY`` object (``trainables.tasks.base.TaskFamily``)."""
     if name not in FAMILIES:
         raise KeyError(unknown("task family", name, FAMILIES))
     return importlib.import_module(f"trainables.tasks.{name}").FAMILY

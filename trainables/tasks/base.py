@@ -37,22 +37,55 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from trainables.config import Encoding  # what a family's encode reads (the stage's encoding settings)
+
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
 
-@dataclass(frozen=True)
-class EncodeConfig:
-    max_length: int
-    doc_stride: int = 128
-    """QA: overlap between windows over a long context."""
-    max_query_length: int = 64
-    """QA: questions are cut to this many tokens."""
+
+
+@runtime_checkable
+class TaskFamily(Protocol):
+    """What every family module's ``FAMILY`` object provides (the table above);
+    ``tests/test_contracts.py`` runs every family through it."""
+
+    name: str
+
+    def load(self, task, split: str, lang: str, data_dir: str) -> list:
+        """The examples of one split and language; a data error names the file and line."""
+
+    def augment(self, example, fn: Callable[[str], str]):
+        """``example`` with its text fields (those RS-DA rewrites) passed through ``fn``."""
+
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
+        """Examples -> unpadded features (``train``: with labels)."""
+
+    def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
+        """Features -> a padded batch."""
+
+    def head(self, hidden_size: int, task) -> nn.Module:
+        """The module on top of the encoder for ``task``."""
+
+    def loss(self, outputs, batch) -> torch.Tensor:
+        """The scalar training loss of a batch."""
+
+    def raw(self, outputs, batch) -> list:
+        """One picklable raw output per feature."""
+
+    def decode(self, task, examples, features, raw) -> list:
+        """One prediction per example."""
+
+    def score(self, task, lang: str, examples, predictions) -> dict[str, float]:
+        """The official metrics, in percent."""
+
+    def write(self, task, lang: str, examples, predictions, pred_dir: Path, label_dir: Path) -> Any:
+        """Predictions and gold in the official evaluator's layout."""
 
 
 def pad_inputs(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:

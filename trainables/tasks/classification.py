@@ -20,7 +20,7 @@ from torch import nn
 
 from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
-from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
+from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
 
 _HEADERS = (["premise", "hypothesis", "label"], ["sentence1", "sentence2", "label"],
             ["id", "sentence1", "sentence2", "label"])
@@ -143,7 +143,7 @@ class PairClassification:
         return replace(example, premise=fn(example.premise),
                        hypothesis=None if example.hypothesis is None else fn(example.hypothesis))
 
-    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if examples and all(e.hypothesis is None for e in examples):  # single-sentence task
             enc = tokenizer([e.premise for e in examples], truncation=True, max_length=cfg.max_length)
         else:

@@ -29,7 +29,7 @@ from torch import nn
 
 from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
-from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
+from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
 
 COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
 
@@ -171,7 +171,7 @@ class MultipleChoice:
         """RS-DA: the context and every choice rewritten by ``fn`` (text -> text)."""
         return replace(example, context=fn(example.context), choices=tuple(fn(c) for c in example.choices))
 
-    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         firsts = [e.context for e in examples for _ in e.choices]
         seconds = [f"{e.prompt} {c}".strip() for e in examples for c in e.choices]
         enc = tokenizer(firsts, seconds, truncation=True, max_length=cfg.max_length)

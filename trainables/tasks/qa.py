@@ -27,7 +27,7 @@ from torch import nn
 
 from trainables.data import DataError, hub_rows, read_json_file
 from trainables.scoring.metrics import mlqa_em_f1, squad_em_f1
-from trainables.tasks.base import EncodeConfig, pad_inputs
+from trainables.tasks.base import Encoding, pad_inputs
 
 N_BEST = 20
 MAX_ANSWER_LENGTH = 30
@@ -130,7 +130,7 @@ class ExtractiveQA:
         """RS-DA: the question (the context stays: answer offsets remain valid) rewritten by ``fn`` (text -> text)."""
         return replace(example, question=fn(example.question))
 
-    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if not examples:
             return []
         room = cfg.max_length - cfg.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)

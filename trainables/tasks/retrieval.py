@@ -48,7 +48,7 @@ from torch import nn
 
 from trainables.data import DataError, read_json_file
 from trainables.scoring.metrics import accuracy, map_at_k, mrr_at_k
-from trainables.tasks.base import EncodeConfig, pad_inputs, tokenizer_inputs
+from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
 
 TOP_K = 20
 SCALE = 20.0
@@ -309,7 +309,7 @@ class Retrieval:
         """RS-DA: both sides of a training pair rewritten by ``fn`` (text -> text)."""
         return PairForRetrieval(fn(example.query), fn(example.positive))
 
-    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if isinstance(examples, list):  # training pairs
             q = tokenizer([p.query for p in examples], truncation=True, max_length=cfg.max_length)
             c = tokenizer([p.positive for p in examples], truncation=True, max_length=cfg.max_length)

@@ -28,7 +28,7 @@ from torch import nn
 
 from trainables.data import DataError, hub_rows
 from trainables.scoring.metrics import seqeval_f1
-from trainables.tasks.base import EncodeConfig, pad_inputs, pad_sequences
+from trainables.tasks.base import Encoding, pad_inputs, pad_sequences
 
 IGNORE = -100
 
@@ -146,7 +146,7 @@ class TokenTagging:
         """RS-DA: every word, one for one (tags stay aligned) rewritten by ``fn`` (text -> text)."""
         return replace(example, tokens=tuple(fn(t) for t in example.tokens))
 
-    def encode(self, tokenizer, examples, cfg: EncodeConfig, train: bool) -> list[dict]:
+    def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         budget = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False)
         # sub-token count of every word, from one batched call over all words
         words = [w for e in examples for w in e.tokens]
