@@ -7,9 +7,8 @@ There are two, each because the supported API has no way to do what the sweep ne
   and brings back the run config pickled by the first run, whose MLflow callback holds that
   run's tracking URI and counters; a resumed sweep must report through its own.
 - ``exit_now``: the ``xlt-sweep`` process ends once its exit handlers ran, without the
-  interpreter tearing down Ray, Tune, MLflow, SQLAlchemy and Optuna module by module (about
-  1.5 s of a one-trial sweep on 2 cores, with every result already written). ``atexit`` has
-  no public way to run its handlers early.
+  interpreter tearing down Ray, Tune, MLflow, SQLAlchemy and Optuna module by module, with
+  every result already written. ``atexit`` has no public way to run its handlers early.
 
 ``CHECKED`` names the versions each was verified with; the test fails when a pin moves, so
 whoever moves it checks the adapter again.

@@ -388,8 +388,8 @@ def _close_sweep(tracker, outbox, the_plan: dict, summary: dict) -> dict:
 def entry() -> None:
     """The ``xlt-sweep`` console script: ``main``, Ray shut down, every exit handler run, then
     the process ends without tearing down its modules (Ray, Tune, MLflow, SQLAlchemy,
-    Optuna: about 1.5 s of a one-trial sweep on 2 cores, and nothing is left to do by then:
-    results, MLflow and Tune state are written before ``main`` returns)."""
+    Optuna; nothing is left to do by then: results, MLflow and Tune state are written before
+    ``main`` returns)."""
     from orchestrator.adapters import exit_now
 
     code = main()

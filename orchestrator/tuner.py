@@ -184,8 +184,8 @@ def capacity(spec: SweepSpec, resources: dict, grown: dict | None = None) -> int
 
 
 # Ray Train's controller polls its workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (default 2 s)
-# and only notices that training finished at a poll: each stage paid up to 2 s per phase of
-# the worker group's life (about 4 s of a 13 s TorchTrainer.fit on a 2-core machine). A poll
+# and only notices that training finished at a poll: up to one interval per phase of the
+# worker group's life, for every stage (benchmarks/run.py: trial_overhead_train). A poll
 # is one tiny actor task per worker; a poll that does not answer in time is awaited at the
 # next one (workers are only declared dead after RAY_TRAIN_WORKER_HEALTH_CHECK_TIMEOUT_S).
 TRAIN_POLL_ENV, TRAIN_POLL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25"
@@ -216,7 +216,7 @@ def outbox_path(storage: Path, name: str) -> Path:
 def tune_callbacks(callback: MlflowCallback) -> list:
     """MLflow, plus the CSV and JSON result files Tune's own analysis reads; not Tune's default
     TensorBoard logger (MLflow is where results are looked at, and ``tensorboardX`` imports
-    torch into the driver: 1.8 s before the first trial starts, on 2 cores). A user who wants
+    torch into the driver before the first trial starts). A user who wants
     TensorBoard files sets ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=0``."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 

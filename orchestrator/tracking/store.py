@@ -56,7 +56,7 @@ def mlflow_http_defaults() -> None:
 
 def warm_local_store(uri: str):
     """Open a local store (``sqlite:``, ``file:``) in a background thread and return it, so
-    its imports and, for a new database, its schema migrations (about 2 s on 2 cores) happen
+    its imports and, for a new database, its schema migrations happen
     while Ray starts instead of before the first trial. Failures are left to the real calls
     (the Outbox reports them); a server URI has nothing to warm (None)."""
     import threading

@@ -25,8 +25,8 @@ whole training, and every trial of a sweep tokenises the same files with the sam
 file) combination once as an Arrow IPC file under the storage root and memory-maps it on
 reuse; the key includes the source file's size and mtime, so an edited file is re-read.
 What a stage gets back is an ``ArrowFeatures`` view of the mapped file, not Python lists: rows
-are converted when a batch asks for them (about 6 us a row, what a full ``to_pylist`` costs
-per row anyway), so a stage starts without copying its data, the pages are shared by every
+are converted when a batch asks for them (what a full ``to_pylist`` costs per row anyway),
+so a stage starts without copying its data, the pages are shared by every
 trial on a node through the OS page cache, and sequence lengths (for length-grouped batches
 and length-sorted evaluation) are read from the Arrow list offsets without touching rows.
 """
