@@ -81,6 +81,7 @@ records it when it starts; ``--resume`` of a sweep saved with another layout is 
 Ray starts (Tune restores each trial's config as it was saved). 1: the flat ``run`` dict before
 the typed configurations; 2: this module."""
 
+
 @dataclass(frozen=True)
 class Encoding(_Plain):
     """How examples become model inputs (the feature cache's key holds all of it)."""
