@@ -114,6 +114,8 @@ def _print_plan(plan: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``xlt-sweep``: validate the space file(s), then run (or ``--resume``) each sweep; returns the exit code (0
+    done, 1 a trial failed, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
     try:
         specs = load_sweeps(args.space, args.study, args.data_dir)

@@ -110,6 +110,8 @@ def mirror(names: list[str], out: str, force: bool = False, languages: list[str]
 
 
 def catalogue_rows(targets: bool = False) -> list[dict]:
+    """One table row per catalogue entry (``targets``: then one per target and training task too), as
+    ``xlt-data list`` prints them."""
     from trainables.catalog import CATALOG
     from trainables.tasks import ALL_TASKS
 
@@ -124,12 +126,14 @@ def catalogue_rows(targets: bool = False) -> list[dict]:
 
 
 def notes() -> list[str]:
+    """The catalogue's notes on getting data the hub cannot serve, one line per entry that has one."""
     from trainables.catalog import CATALOG
 
     return [f"* {e.key}: {e.notes}" for e in CATALOG.values() if e.notes]
 
 
 def print_table(rows: list[dict], out=None) -> None:
+    """``rows`` as aligned columns (the keys of the first row as the header) on ``out`` (stdout)."""
     out = out or sys.stdout
     if not rows:
         return
@@ -142,6 +146,7 @@ def print_table(rows: list[dict], out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``xlt-data``: list the catalogue, or mirror tasks' data for offline use; returns the exit code."""
     p = argparse.ArgumentParser(prog="xlt-data", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()))

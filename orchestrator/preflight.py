@@ -261,6 +261,7 @@ def tree_bytes(path: Path) -> int:
 
 
 def human(n: float) -> str:
+    """``n`` bytes in B, KB, MB, GB or TB (powers of 1024)."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -269,6 +270,7 @@ def human(n: float) -> str:
 
 
 def describe(estimate: dict) -> str:
+    """The storage estimate (``estimate``) as the sentence ``xlt-sweep --dry-run`` prints."""
     t = estimate["terms"]
     enc = human(estimate["encoder_bytes"]) + ("" if estimate["encoder_known"] else " (model size unknown: assumed)")
     return (f"storage needed at peak: about {human(estimate['bytes'])} (encoder {enc}; training "

@@ -44,6 +44,8 @@ from trainables.tasks import TASKS
 
 @dataclass(frozen=True)
 class Cell:
+    """One cell of the design: a domain and a robust method, with the magnitude and learning rate when those are
+    grids."""
     domain: str
     robust_method: str
     noise_magnitude: float | None
@@ -72,6 +74,7 @@ def _grid_value(param, value):
 
 
 def cells(spec: SweepSpec) -> list[Cell]:
+    """Every cell of the sweep: domains x methods x (grid) magnitudes x (grid) learning rates."""
     lrs = param_values(spec.training.learning_rate)
     lr_axis = lrs if lrs is not None and len(lrs) > 1 else [None]
     out = []

@@ -210,6 +210,7 @@ def init_ray(address: str | None) -> dict:
 
 
 def outbox_path(storage: Path, name: str) -> Path:
+    """Where the sweep ``name`` keeps the tracking calls MLflow has not accepted yet."""
     return storage / "_xlt" / name / "tracking_outbox.json"
 
 
@@ -273,6 +274,8 @@ def executor_of(storage: Path, spec: SweepSpec, resume: bool) -> bool:
 
 def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: bool,
                 max_concurrent: int) -> tune.Tuner:
+    """The Tune ``Tuner`` of a sweep (restored from ``storage`` when ``resume``): Optuna search, ASHA or FIFO, the
+    MLflow callback."""
     the_plan = plan(spec)
     pts = points(spec)
     pin = {DRIVER_RESOURCE: 0.001} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
@@ -350,5 +353,6 @@ def summarize(results, metric: str, planned: int | None = None, statuses: dict |
 
 
 def fmt(v) -> str:
+    """A summary cell: ``-`` for a missing value, four decimals for a float."""
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (
         f"{v:.4f}" if isinstance(v, float) else str(v))

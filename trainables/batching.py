@@ -76,4 +76,5 @@ class BatchSchedule:
 
 
 def collate(part: Part, indices: list[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """The padded batch of ``indices`` of ``part``'s features."""
     return part.family.collate([part.features[i] for i in indices], pad_id)

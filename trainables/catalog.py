@@ -47,6 +47,7 @@ FORMAT_FAMILY = {"nli": "classification", "pair_classification": "classification
 
 @dataclass(frozen=True)
 class IntermediateTask:
+    """One intermediate task of the catalogue: its domain, format, sources and licence."""
     key: str
     """Registry key used in space files."""
     domain: str
@@ -185,6 +186,7 @@ for _task in CATALOG.values():
 
 
 def intermediate_task(key: str) -> IntermediateTask:
+    """The catalogue entry ``key``; an unknown key raises ``KeyError`` naming the allowed ones."""
     if key not in CATALOG:
         raise KeyError(unknown("intermediate task", key, CATALOG))
     return CATALOG[key]

@@ -82,6 +82,8 @@ report whose checkpoint was saved is never lost (the MLflow callback logs each e
 
 def save(model, tokenizer, optimizer, scheduler, epoch: int, step: int, d: str, best: BestDev | None,
           metrics: dict | None = None) -> None:
+    """Write a stage's checkpoint to ``d``: encoder, head, optimiser and scheduler state, epoch and step, the best
+    dev epoch and the report it carries."""
     base = unwrap(model)
     if metrics is not None:
         (Path(d) / REPORT).write_text(json.dumps(metrics, default=float))

@@ -133,6 +133,7 @@ class Schedule(_Plain):
 
 @dataclass(frozen=True)
 class ModelRef(_Plain):
+    """The encoder a trial starts from."""
     name: str
     """Hub id, local directory or ``builtin:tiny-bert`` (resolved to a path in the trial)."""
     tokenizer: str | None
@@ -141,6 +142,7 @@ class ModelRef(_Plain):
 
 @dataclass(frozen=True)
 class TargetConfig(_Plain):
+    """The target task, its evaluation languages and data."""
     task: str
     languages: tuple[str, ...]
     data_dir: str
@@ -150,6 +152,7 @@ class TargetConfig(_Plain):
 
 @dataclass(frozen=True)
 class Resources(_Plain):
+    """What each stage's workers get, and where the stage trains."""
     workers: int
     cpus_per_worker: float
     gpus_per_worker: float
@@ -163,6 +166,7 @@ class Resources(_Plain):
 
 @dataclass(frozen=True)
 class IntermediateConfig(_Plain):
+    """How a domain's intermediate model is trained (its tasks are the trial's choice)."""
     schedule: Schedule
     data_dir: str
     mixing: str
@@ -219,6 +223,7 @@ class TrialChoices(_Plain):
 
 @dataclass(frozen=True)
 class RobustChoice(_Plain):
+    """The fine-tuning stage's robust method, magnitude and options."""
     method: str
     magnitude: float
     options: dict[str, Any]

@@ -57,6 +57,7 @@ def predictions_dir(storage: str, trial_id: str) -> Path:
 
 @dataclass(frozen=True)
 class StageResult:
+    """What a finished stage hands back."""
     metrics: dict
     """The stage's last report."""
     checkpoint: str | None
@@ -64,6 +65,7 @@ class StageResult:
 
 
 class Executor(Protocol):
+    """Where a stage trains, and what it can do there."""
     name: str
     shares_stage_cache: bool
     """Intermediate models go through the cluster-wide stage cache (needs Ray)."""

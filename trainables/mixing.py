@@ -31,6 +31,7 @@ from torch import nn
 
 @dataclass
 class Part:
+    """One task of a stage: its key, entry, family and features."""
     key: str
     task: object
     family: object

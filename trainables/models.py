@@ -76,6 +76,7 @@ def _build_tiny_bert(out: Path, demo_dir: Path) -> None:
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
+    """The tokenizer at ``path`` (a hub id or a local directory)."""
     return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 

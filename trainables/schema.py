@@ -89,10 +89,12 @@ def set_metric(eval_set: str, metric: str) -> str:
 
 
 def lang_metric(task: str, lang: str, metric: str) -> str:
+    """A metric of a target language (``xnli/de/accuracy``)."""
     return set_metric(lang_set(task, lang), metric)
 
 
 def pair_metric(task: str, l1: str, l2: str, metric: str) -> str:
+    """A metric of a generalized pair (``xnli/de-zh/accuracy``)."""
     return set_metric(pair_set(task, l1, l2), metric)
 
 
@@ -102,10 +104,12 @@ def generalized_metric(task: str, which: str, metric: str) -> str:
 
 
 def avg_metric(task: str, metric: str) -> str:
+    """A metric averaged over the target languages (``xnli/avg/accuracy``)."""
     return f"{task}/avg/{metric}"
 
 
 def task_score(task: str) -> str:
+    """The task's official score (``xnli/score``)."""
     return f"{task}/score"
 
 
@@ -115,14 +119,17 @@ def dev_set(task: str) -> str:
 
 
 def part_loss(part: str) -> str:
+    """The training loss of one task of a stage (``train/mnli/loss``)."""
     return f"train/{part}/loss"
 
 
 def robust_metric(name: str) -> str:
+    """A robust method's diagnostic (``robust/<name>``)."""
     return f"robust/{name}"
 
 
 def perf_metric(name: str) -> str:
+    """A fast-path diagnostic (``perf/<name>``)."""
     return f"perf/{name}"
 
 
@@ -137,6 +144,7 @@ def is_summarised(name: str) -> bool:
 
 
 class LangMetric(NamedTuple):
+    """A per-language metric name, parsed (``parse_lang_metric``)."""
     task: str
     lang: str
     metric: str

@@ -55,6 +55,7 @@ NAMESPACE = "xlt"
 
 
 def intermediate_key(inputs: dict) -> str:
+    """The cache key of an intermediate model: a hash of its inputs (``intermediate_inputs``) and the cache version."""
     blob = json.dumps({"version": CACHE_VERSION, **inputs}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -122,6 +123,7 @@ def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
 
 
 def coordinator_name(root: str) -> str:
+    """The Ray actor name of the coordinator of the cache at ``root``."""
     return "xlt-stage-cache-" + hashlib.sha1(root.encode()).hexdigest()[:12]
 
 
@@ -190,6 +192,8 @@ def _call(method, *args, timeout: float = 120.0):
 
 
 class StageCache:
+    """The intermediate models of a storage: each key trained once, by the trial that claims it, and read by the
+    others."""
     def __init__(self, root: str, lease_s: float = 60.0, poll_s: float = 2.0, local_dir: str | None = None):
         self.root = root
         self.fs, self.base = _filesystem(root)

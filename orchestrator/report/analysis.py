@@ -40,6 +40,7 @@ GROUPINGS = ("all", "distance tertile", "family", "script")
 
 
 def cells(units):
+    """Mean, standard deviation, seeds and samples of each (domain, variant, language) cell."""
     out = (units.groupby(["domain", "variant", "lang"])
            .agg(mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"),
                 samples=("samples", "max")).reset_index())
@@ -66,6 +67,7 @@ def _evidence(a: dict, b: dict, lang: str, task: str) -> S.Evidence:
 
 
 def contrasts(domains) -> list[tuple[str, str]]:
+    """The (reference, domain) pairs the report compares: each domain against ``none`` and against ``general``."""
     return [(ref, d) for ref in REFERENCES if ref in domains
             for d in sorted(domains) if d != ref and not (ref == "general" and d == "none")]
 
@@ -100,6 +102,8 @@ def _group_of(typo, lang: str, grouping: str) -> str:
 
 
 def typology_for(langs: list[str]):
+    """The typology table of ``langs`` (index: language), with each target language's tertile of syntactic distance
+    to English."""
     typo = typology_table(sorted(langs)).set_index("lang")
     targets = typo.drop(index="en", errors="ignore")
     if len(targets) >= 3:
@@ -116,6 +120,7 @@ def _targets(found: dict, key: tuple) -> list[str]:
 
 
 def groups(found: dict, typo) -> list[dict]:
+    """The effect of each contrast and variant averaged over the target languages of each typological group."""
     out = []
     for key in sorted({k[:3] for k in found}):
         langs = _targets(found, key)
@@ -131,6 +136,8 @@ def groups(found: dict, typo) -> list[dict]:
 
 
 def correlations(found: dict, typo, n_boot: int = S.B_DEFAULT) -> list[dict]:
+    """Spearman correlation of each contrast's per-language effect with each distance to English: exact permutation
+    p and an interval resampling seeds, items and languages."""
     out = []
     for key in sorted({k[:3] for k in found}):
         langs = _targets(found, key)
@@ -159,6 +166,8 @@ def correlations(found: dict, typo, n_boot: int = S.B_DEFAULT) -> list[dict]:
 
 
 def interaction(found: dict) -> list[dict]:
+    """Per contrast: how much a robust variant changes the domain effect against plain fine-tuning, over the
+    languages both have."""
     out = []
     for ref, domain, variant in sorted({k[:3] for k in found}):
         if variant == BASE_VARIANT:

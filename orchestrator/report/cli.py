@@ -29,6 +29,8 @@ from pathlib import Path
 
 def build(client, experiment: str, out: Path, metric: str | None = None, n_boot: int = 2000,
           log_to_mlflow: bool = True, select: str = "best") -> dict:
+    """Collect the sweep ``experiment`` from MLflow, analyse it and write the report to ``out`` (and,
+    ``log_to_mlflow``, under the sweep's parent run); returns the report's JSON."""
     import pandas as pd
 
     from orchestrator.report import analysis as A
@@ -71,6 +73,7 @@ def build(client, experiment: str, out: Path, metric: str | None = None, n_boot:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``xlt-report``: a sweep's report from its MLflow runs; returns the exit code."""
     p = argparse.ArgumentParser(prog="xlt-report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()))

@@ -34,6 +34,7 @@ def _label(r) -> str:
 
 
 def heatmap(effects, typo, path: Path) -> None:
+    """The per-language effect heatmap (languages by syntactic distance to English) as a PNG at ``path``."""
     plt = _plt()
     langs = list(typo.sort_values("dist_syntax_knn").index)
     cols = sorted({_label(r) for r in effects})
@@ -58,6 +59,7 @@ def heatmap(effects, typo, path: Path) -> None:
 
 
 def scatter(effects, correlations, typo, path: Path) -> None:
+    """Effect against syntactic distance to English, one panel per reference, with the correlations, as a PNG."""
     plt = _plt()
     refs = sorted({r["reference"] for r in effects})
     fig, axes = plt.subplots(1, len(refs), figsize=(5.5 * len(refs), 4.2), squeeze=False)
@@ -83,6 +85,7 @@ def scatter(effects, correlations, typo, path: Path) -> None:
 
 
 def bars(groups, path: Path) -> None:
+    """Group effects by distance tertile, with their intervals, as a PNG."""
     plt = _plt()
     rows = [g for g in groups if g["grouping"] == "distance tertile"]
     labels = sorted({_label(g) for g in rows})
@@ -128,6 +131,7 @@ def _interval(r, value: str = "effect") -> str:
 
 
 def summary_sentences(info, effects, groups, correlations, interaction) -> list[str]:
+    """The page's opening answer: what was analysed, and one sentence per effect that matters."""
     ex = info.get("excluded") or {}
     out = [f"{info['analysed_runs']} of {info['trials']} trial runs of '{info['experiment']}' are completed and "
            f"analysed" + (f"; excluded: {', '.join(f'{n} {w}' for w, n in sorted(ex.items()))}." if ex else ".")]
@@ -216,6 +220,7 @@ def _protocol(info) -> str:
 
 
 def page(info, sentences, cells, effects, groups, correlations, interaction, typo, images: dict[str, Path]) -> str:
+    """The self-contained HTML report (images inlined)."""
     def img(name):
         data = base64.b64encode(images[name].read_bytes()).decode()
         return f'<img alt="{name}" src="data:image/png;base64,{data}">'

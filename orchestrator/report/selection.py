@@ -28,6 +28,7 @@ UNIT = ["domain", "variant", "seed"]
 
 
 def describe(how: str) -> str:
+    """The selection protocol ``how`` in words, for the report."""
     return {"best": "per (cell, seed), the sample with the best English dev objective (the zero-shot protocol)",
             "mean": "per (cell, seed), the mean over the samples",
             "refuse": "one run per (cell, seed) required"}[how]

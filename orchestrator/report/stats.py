@@ -81,6 +81,7 @@ class Evidence:
 
 @dataclass
 class Effect:
+    """An effect: its estimate, interval and p-value, the seeds and examples behind it (``combine``'s result)."""
     estimate: float
     low: float
     high: float
@@ -95,6 +96,7 @@ class Effect:
 
 
 def negate(ev: Evidence) -> Evidence:
+    """The same evidence with the opposite sign (a contrast read the other way round)."""
     return Evidence(ev.lang, {s: -v for s, v in ev.per_seed.items()},
                     {s: -x for s, x in ev.items.items()} if ev.items else None, ev.item_set)
 

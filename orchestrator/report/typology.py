@@ -85,6 +85,7 @@ def _features(feature_set: str) -> dict[str, list[float]]:
 
 @cache
 def distance_to_english(lang: str, feature_set: str) -> float:
+    """Cosine distance between English and ``lang`` in lang2vec's ``feature_set``."""
     feats = _features(feature_set)
     return _cosine_distance(feats[LANGUAGES["en"][0]], feats[LANGUAGES[lang][0]])
 

@@ -23,6 +23,7 @@ class _Strict(BaseModel):
 
 
 class Range(_Strict):
+    """A continuous range Optuna samples from (``log``: on a log scale)."""
     low: float
     high: float
     log: bool = False
@@ -37,6 +38,7 @@ class Range(_Strict):
 
 
 class Choice(_Strict):
+    """A grid of values, each a cell of its own."""
     choice: list[float] = Field(min_length=1)
 
     @field_validator("choice")

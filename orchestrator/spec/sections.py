@@ -31,6 +31,7 @@ from trainables.tasks import TASKS
 
 
 class Model(_Strict):
+    """``model``: the encoder (and tokenizer) every trial starts from."""
     name: str = "builtin:tiny-bert"
     """Hub id (e.g. xlm-roberta-base), a local directory, or builtin:tiny-bert."""
     tokenizer: str | None = None
@@ -55,6 +56,7 @@ class Recipe(_Strict):
 
 
 class Target(_Strict):
+    """``target``: the XTREME-R task evaluated zero-shot, its languages and where its data lives."""
     task: str = "xnli"
     languages: list[str] | None = None
     """Evaluation languages; default: every language of the task (or of the demo data)."""
@@ -109,6 +111,7 @@ class Target(_Strict):
 
 
 class Intermediate(_Strict):
+    """``intermediate``: the domain axis and how each domain's intermediate model is trained."""
     domains: list[str] = Field(default=["none"], min_length=1)
     """The domain axis; 'none' skips the intermediate stage."""
     tasks: dict[str, list[str]] = {}
@@ -151,6 +154,7 @@ class Intermediate(_Strict):
 
 
 class Robust(_Strict):
+    """``robust``: the method axis, each method's magnitude and options."""
     methods: list[str] = Field(default=["none"], min_length=1)
     noise_magnitude: Magnitude | None = None
     """Required when a method uses noise; each method's own magnitude knob. One Param for
@@ -221,6 +225,7 @@ class Robust(_Strict):
 
 
 class Training(_Strict):
+    """``training``: fine-tuning's schedule and the settings every stage shares (``trainables.config``)."""
     learning_rate: Param = 5e-5
     epochs: int = Field(default=3, ge=1)
     batch_size: int = Field(default=32, ge=1)
@@ -259,12 +264,14 @@ class Training(_Strict):
 
 
 class Asha(_Strict):
+    """``search.asha``: early stopping of bad trials by epoch."""
     enabled: bool = False
     grace_period: int = Field(default=1, ge=1)
     reduction_factor: float = Field(default=2.0, gt=1)
 
 
 class Search(_Strict):
+    """``search``: the Optuna sampler, the objective, samples per cell, concurrency and retries."""
     sampler: Literal["tpe", "random", "qmc", "gp"] = "tpe"
     samples_per_cell: int = Field(default=1, ge=1)
     """Optuna-sampled settings of the continuous knobs per (cell, seed)."""
@@ -283,6 +290,7 @@ class Search(_Strict):
 
 
 class Resources(_Strict):
+    """``resources``: the workers of a trial's stages, their CPUs, GPUs and placement, and the executor."""
     workers: int = Field(default=1, ge=1)
     cpus_per_worker: float = Field(default=1, gt=0)
     gpus_per_worker: float = Field(default=0, ge=0)
@@ -321,6 +329,7 @@ class Resources(_Strict):
 
 
 class Storage(_Strict):
+    """``storage``: what a finished trial keeps."""
     keep_weights: Literal["none", "last", "best"] = "none"
     """What a finished trial keeps of its fine-tuned model: ``none`` (its predictions and gold
     files only: what re-scoring and the report read), ``last`` (the last epoch's weights) or

@@ -16,6 +16,7 @@ from trainables.tasks import TASKS
 
 
 class SweepSpec(_Strict):
+    """One sweep, validated: every section of a space file with its defaults."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     model: Model = Model()
     target: Target = Target()

@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 
 def resolve_tracking_uri(cli_uri: str | None, storage: str) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else a sqlite store under ``storage``."""
     if cli_uri:
         return cli_uri
     if os.environ.get("MLFLOW_TRACKING_URI"):

@@ -22,6 +22,7 @@ from trainables.names import unknown
 
 @dataclass(frozen=True)
 class MethodInfo:
+    """A registry entry: a robust method, whether it takes a magnitude, and what the magnitude means."""
     key: str
     uses_noise: bool
     magnitude_meaning: str
@@ -49,6 +50,7 @@ METHODS: dict[str, MethodInfo] = {
 
 
 def method_info(key: str) -> MethodInfo:
+    """The registry entry ``key``; an unknown key raises ``KeyError`` naming the allowed ones."""
     if key not in METHODS:
         raise KeyError(unknown("robust method", key, METHODS))
     return METHODS[key]

@@ -174,4 +174,5 @@ class EmbeddingPGD:
 
 
 def build(key: str, magnitude: float, options: dict):
+    """The ``adversarial`` method: PGD on the word embeddings (or a layer's output) with radius ``magnitude``."""
     return EmbeddingPGD(magnitude, parse_options("adversarial", options))

@@ -51,6 +51,7 @@ DEMO_SYNONYMS: dict[str, list[str]] = {
 
 
 def load_table(source: str) -> dict[str, list[str]]:
+    """The synonym table ``{word: [neighbours]}``: the built-in demo table, or a JSON file (errors name the file)."""
     if source == "builtin":
         return DEMO_SYNONYMS
     path = Path(source).expanduser()
@@ -128,4 +129,5 @@ class SynonymAugmentation:
 
 
 def build(key: str, magnitude: float, options: dict):
+    """The ``rs_da`` method: synonym substitution with probability ``magnitude``."""
     return SynonymAugmentation(magnitude, parse_options("rs_da", options))

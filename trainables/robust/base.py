@@ -34,6 +34,7 @@ LossFn = Callable[[torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
 
 @runtime_checkable
 class RobustMethod(Protocol):
+    """A robust training method: the loss of a batch, and what it does besides (capabilities)."""
     key: str
     backpropagates: bool
     augments: bool
@@ -104,6 +105,7 @@ def sample_ball(shape, like: torch.Tensor, radius: float, ball: str) -> torch.Te
 
 
 def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DDP wrapper, or the model itself."""
     return model.module if hasattr(model, "module") else model
 
 
@@ -164,6 +166,7 @@ def perturbed_forward(model: nn.Module, batch: dict[str, torch.Tensor], deltas: 
 
 
 def build(key: str, magnitude: float, options: dict) -> RobustMethod:
+    """The ``none`` method: plain fine-tuning (it takes no options)."""
     from trainables.robust.options import parse_options
 
     parse_options("none", options)

@@ -28,10 +28,12 @@ class _Options(BaseModel):
 
 
 class NoOptions(_Options):
+    """Plain fine-tuning takes no options."""
     pass
 
 
 class AdversarialOptions(_Options):
+    """``robust.options.adversarial``."""
     steps: int = Field(default=1, ge=1)
     """K: PGD steps (K=1: a single normalised-gradient step, FGSM-like)."""
     step_size: float | None = Field(default=None, gt=0)
@@ -53,6 +55,7 @@ class AdversarialOptions(_Options):
 
 
 class SmoothingOptions(_Options):
+    """``robust.options.rs_rp``."""
     distribution: Literal["gaussian", "uniform"] = "gaussian"
     ball: Literal["linf", "l2"] = "linf"
     """For uniform noise: the ball the noise is drawn from (radius = noise_magnitude)."""
@@ -68,6 +71,7 @@ class SmoothingOptions(_Options):
 
 
 class AugmentationOptions(_Options):
+    """``robust.options.rs_da``."""
     synonyms: str = "builtin"
     """A JSON file ``{word: [neighbours]}`` (the counter-fitted neighbour table the paper used),
     or ``builtin``: the small demo table for the built-in data. Its existence and shape are
@@ -87,4 +91,5 @@ MAX_MAGNITUDE = {"rs_da": 1.0}
 
 
 def parse_options(method: str, options: dict | None):
+    """``method``'s options validated (unknown keys and bad values raise with their names)."""
     return OPTIONS[method].model_validate(options or {})

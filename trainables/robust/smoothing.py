@@ -93,4 +93,5 @@ class RandomPerturbation:
 
 
 def build(key: str, magnitude: float, options: dict):
+    """The ``rs_rp`` method: random perturbation of the embeddings with scale ``magnitude``."""
     return RandomPerturbation(magnitude, parse_options("rs_rp", options))

@@ -22,6 +22,7 @@ from trainables.scoring.files import ScoreError
 
 
 def render(result: dict) -> str:
+    """``evaluate_folders``' result as the text ``xlt-score`` prints."""
     lines = []
     for task, r in result["tasks"].items():
         lines.append(f"== {task} ==")
@@ -44,6 +45,8 @@ def render(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``xlt-score``: score a predictions folder against a labels folder as the official evaluator does; returns the
+    exit code."""
     p = argparse.ArgumentParser(prog="xlt-score", description=__doc__.split("\n\n")[0])
     p.add_argument("--predictions", required=True, help="folder with {task}/test-{lang}.{ext} predictions")
     p.add_argument("--labels", required=True, help="folder with the gold files in the same layout")

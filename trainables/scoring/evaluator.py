@@ -81,6 +81,7 @@ def _lareqa(labels, preds, lang):
 
 @dataclass(frozen=True)
 class BenchTask:
+    """One task of a benchmark: its languages, how its files are read and scored."""
     key: str
     languages: tuple[str, ...]
     reader: Callable

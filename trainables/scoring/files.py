@@ -25,14 +25,17 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_lines(path: Path, lines) -> None:
+    """One value per line."""
     _atomic_write(Path(path), "".join(f"{x}\n" for x in lines))
 
 
 def write_tag_file(path: Path, sentences) -> None:
+    """One tag per line, a blank line after each sentence."""
     _atomic_write(Path(path), "".join("".join(f"{t}\n" for t in s) + "\n" for s in sentences))
 
 
 def write_json(path: Path, obj) -> None:
+    """One JSON document (UTF-8, not ASCII-escaped)."""
     _atomic_write(Path(path), json.dumps(obj, ensure_ascii=False))
 
 
@@ -42,11 +45,13 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_label(path: Path) -> list[str]:
+    """The stripped lines of a label file."""
     with open(path, encoding="utf-8") as f:
         return [line.strip() for line in f]
 
 
 def read_tag(path: Path) -> list[list[str]]:
+    """The sentences of a tag file (a blank line closes one)."""
     sentences, current = [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -74,10 +79,13 @@ def read_xcopa(path: Path) -> list:
 
 
 def write_jsonl(path: Path, rows) -> None:
+    """One JSON object per line."""
     _atomic_write(Path(path), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_json(path: Path):
+    """A JSON document (its ``data`` when it is a SQuAD-style file); invalid JSON raises ``ScoreError`` with the
+    line."""
     with open(path, encoding="utf-8") as f:
         try:
             doc = json.load(f)

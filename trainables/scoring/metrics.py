@@ -72,6 +72,7 @@ _EN_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def squad_normalize(s: str) -> str:
+    """SQuAD v1.1's answer normalisation: lower case, no punctuation, no English articles, single spaces."""
     s = "".join(ch for ch in s.lower() if ch not in _SQUAD_PUNCT)
     return " ".join(_EN_ARTICLES.sub(" ", s).split())
 
@@ -137,6 +138,7 @@ def _mixed_segmentation(text: str) -> list[str]:
 
 
 def mlqa_normalize(s: str, lang: str) -> str:
+    """MLQA's answer normalisation for ``lang`` (its punctuation and articles)."""
     if lang not in MLQA_LANGUAGES:
         raise ValueError(f"MLQA normalisation has no rules for '{lang}'; "
                          f"allowed: {', '.join(MLQA_LANGUAGES)}")

@@ -75,6 +75,7 @@ def _langs(s: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TargetTask:
+    """A task a family can load: its languages, files in a mirror, hub sources and labels."""
     key: str
     family: str
     """Module under ``trainables.tasks`` that handles this task."""
@@ -268,6 +269,7 @@ TASKS: dict[str, TargetTask] = {k: t for k, t in ALL_TASKS.items() if t.target}
 
 
 def target_task(key: str) -> TargetTask:
+    """The task ``key``; an unknown key raises ``KeyError`` naming the targets."""
     if key not in ALL_TASKS:
         raise KeyError(unknown("target task", key, TASKS))
     return ALL_TASKS[key]

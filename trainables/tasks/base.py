@@ -100,6 +100,7 @@ def pad_inputs(features: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]
 
 
 def pad_sequences(rows: Sequence[Sequence[int]], fill: int) -> torch.Tensor:
+    """``rows`` right-padded with ``fill`` to the longest, as one tensor."""
     width = max(len(r) for r in rows)
     return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows])
 
@@ -116,6 +117,7 @@ def feature_length(f: dict) -> int:
 
 
 def feature_lengths(features: Sequence[dict]) -> list[int]:
+    """The input length of every feature (read from the Arrow offsets for ``ArrowFeatures``)."""
     if isinstance(features, ArrowFeatures):
         return features.lengths()
     return [feature_length(f) for f in features]

@@ -28,6 +28,7 @@ _HEADERS = (["premise", "hypothesis", "label"], ["sentence1", "sentence2", "labe
 
 @dataclass(frozen=True)
 class PairExample:
+    """A sentence pair (or a single sentence) and its label."""
     premise: str
     hypothesis: str | None
     """None for single-sentence classification (LEDGAR, Financial PhraseBank)."""
@@ -116,6 +117,7 @@ def pairs_from_hub(source: tuple, fields: tuple, labels: tuple[str, ...],
 
 
 class FirstTokenHead(nn.Module):
+    """Dropout and a linear layer on the first token's hidden state."""
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
@@ -126,6 +128,7 @@ class FirstTokenHead(nn.Module):
 
 
 class PairClassification:
+    """The classification family (XNLI, PAWS-X, and the NLI and classification intermediate tasks)."""
     name = "classification"
     hub_fields = ("premise", "hypothesis", "label")
 

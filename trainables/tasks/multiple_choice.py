@@ -36,6 +36,7 @@ COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a re
 
 @dataclass(frozen=True)
 class ChoiceExample:
+    """A context, a prompt and its choices, with the right one."""
     context: str
     prompt: str
     choices: tuple[str, ...]
@@ -55,6 +56,7 @@ def _copa_example(row: dict, where: str) -> ChoiceExample:
 
 
 def read_copa_jsonl(path: str | Path) -> list[ChoiceExample]:
+    """COPA-format JSON lines; errors name the file and line."""
     path = Path(path)
     out = [_copa_example(row, f"{path}:{n}") for n, row in jsonl_rows(path)]
     if not out:
@@ -141,11 +143,13 @@ def choice_row(kind: str, row: dict, names: dict, where: str) -> ChoiceExample |
 
 
 def choices_from_hub(source: tuple, kind: str, data_dir: str = "hub") -> list[ChoiceExample]:
+    """Multiple-choice examples of a hub dataset of format ``kind``."""
     out = [choice_row(kind, row, names, where) for where, row, names in hub_rows(*source, data_dir)]
     return [e for e in out if e is not None]
 
 
 class ChoiceHead(nn.Module):
+    """One score per (context, choice) encoding, from its first token."""
     def __init__(self, hidden_size: int, dropout: float = 0.1):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
@@ -156,6 +160,7 @@ class ChoiceHead(nn.Module):
 
 
 class MultipleChoice:
+    """The multiple-choice family (XCOPA and its SocialIQA recipe, HellaSwag and the other choice tasks)."""
     name = "multiple_choice"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[ChoiceExample]:

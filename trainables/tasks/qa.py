@@ -35,6 +35,7 @@ MAX_ANSWER_LENGTH = 30
 
 @dataclass(frozen=True)
 class QAExample:
+    """A question on a context, with its answers (text and character start)."""
     id: str
     title: str
     context: str
@@ -44,6 +45,7 @@ class QAExample:
 
 
 def read_squad_json(path: str | Path) -> list[QAExample]:
+    """The questions of a SQuAD-format file; errors name the file and the question."""
     path = Path(path)
     doc = read_json_file(path)
     data = doc.get("data") if isinstance(doc, dict) else None
@@ -75,6 +77,7 @@ def read_squad_json(path: str | Path) -> list[QAExample]:
 
 
 def qa_from_hub(source: tuple, data_dir: str = "hub") -> list[QAExample]:
+    """The questions of a SQuAD-style hub dataset."""
     out = []
     for _, row, _ in hub_rows(*source, data_dir):
         ans = row["answers"]
@@ -96,6 +99,7 @@ def squad_document(examples: list[QAExample]) -> dict:
 
 
 class SpanHead(nn.Module):
+    """Start and end logits per token."""
     def __init__(self, hidden_size: int):
         super().__init__()
         self.linear = nn.Linear(hidden_size, 2)
@@ -108,6 +112,7 @@ class SpanHead(nn.Module):
 
 
 class ExtractiveQA:
+    """The extractive QA family (XQuAD, MLQA, TyDi QA-GoldP, SQuAD)."""
     name = "qa"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[QAExample]:

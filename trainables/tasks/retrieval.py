@@ -56,6 +56,7 @@ SCALE = 20.0
 
 @dataclass
 class RetrievalSet:
+    """A retrieval test set: queries, candidates and each query's relevant candidates."""
     queries: list[tuple[str, str]]
     """(query id, text)"""
     candidates: list[tuple[str, str]]
@@ -68,6 +69,7 @@ class RetrievalSet:
 
 @dataclass(frozen=True)
 class PairForRetrieval:
+    """A training pair: a query and its positive candidate (the other pairs of the batch are negatives)."""
     query: str
     positive: str
 
@@ -274,12 +276,14 @@ def top_k_cosine(queries: torch.Tensor, candidates: torch.Tensor, k: int, chunk:
 
 
 class MeanPool(nn.Module):
+    """Mean of the hidden states over the non-padding tokens."""
     def forward(self, hidden, attention_mask):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class Retrieval:
+    """The retrieval family (Tatoeba, LAReQA, Mewsli-X)."""
     name = "retrieval"
 
     def load(self, task, split: str, lang: str, data_dir: str):

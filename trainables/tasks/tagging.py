@@ -35,6 +35,7 @@ IGNORE = -100
 
 @dataclass(frozen=True)
 class TagExample:
+    """A sentence's words and their tag ids."""
     tokens: tuple[str, ...]
     tags: tuple[int, ...]
 
@@ -92,14 +93,17 @@ def _panx_word(line: str, where: str):
 
 
 def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+    """The sentences of a CoNLL-U file with their UPOS tags; errors name the file and line."""
     return _read_sentences(path, labels, _conllu_word)
 
 
 def read_panx(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
+    """The sentences of a PAN-X file with their IOB2 tags; errors name the file and line."""
     return _read_sentences(path, labels, _panx_word)
 
 
 def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels, data_dir: str = "hub") -> list[TagExample]:
+    """Tagged sentences of a hub dataset (``token_col``, ``tag_col``)."""
     index = {t: i for i, t in enumerate(labels)}
     out = []
     for where, row, names in hub_rows(*source, data_dir):
@@ -112,6 +116,7 @@ def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels, data_dir:
 
 
 class TokenHead(nn.Module):
+    """Dropout and a linear layer per token (each word is tagged on its first sub-token)."""
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
@@ -134,6 +139,7 @@ def _windows(counts: list[int], budget: int) -> list[tuple[int, int]]:
 
 
 class TokenTagging:
+    """The tagging family (UD-POS, PAN-X)."""
     name = "tagging"
 
     def load(self, task, split: str, lang: str, data_dir: str) -> list[TagExample]:
