@@ -13,6 +13,7 @@ from harness import Setup, row
 from trainables import performance as perf
 from trainables.loop import train_step
 from trainables.mixing import Part
+from trainables.optimiser import build_optimizer
 from trainables.robust import build_method
 from trainables.tasks import family, target_task
 from trainables.tasks.base import TaskModel
@@ -59,7 +60,7 @@ def gpu_mfu(device: torch.device, compile_: bool = False, size: dict | None = No
     if compile_:
         encoder.compile(dynamic=False)
     amp = perf.autocast_dtype("bf16", device)
-    opt = perf.optimizer(model.parameters(), 2e-5, 0.01, device)
+    opt = build_optimizer(model, 2e-5, 0.01, device)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
     part, method = Part("xnli", task, fam, []), build_method("none", 0.0)
     data = {"input_ids": torch.randint(5, config.vocab_size, (batch, seq), device=device),

@@ -15,6 +15,7 @@ from trainables.batching import BatchSchedule, collate
 from trainables.evaluation import run_eval
 from trainables.loop import train_step
 from trainables.mixing import Part
+from trainables.optimiser import build_optimizer
 from trainables.robust import build_method
 from trainables.tasks.base import feature_lengths
 
@@ -28,7 +29,7 @@ def ours_throughput(s: Setup, steps: int) -> float:
     method = build_method("none", 0.0)
     s.sync()
     t0 = time.perf_counter()
-    optimizer = perf.optimizer(model.parameters(), 2e-5, 0.01, s.device)
+    optimizer = build_optimizer(model, 2e-5, 0.01, s.device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
     schedule = BatchSchedule([len(s.train)], s.batch_size, 1, 0, 0, "proportional", [feature_lengths(s.train)])
     done, epoch = 0, 0

@@ -130,6 +130,7 @@ def test_bf16_fused_adamw_and_nccl_on_the_gpu(tmp_path):
     import torch.distributed as dist
 
     from trainables import performance as perf
+    from trainables.optimiser import build_optimizer
 
     device = torch.device("cuda")
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
@@ -137,7 +138,7 @@ def test_bf16_fused_adamw_and_nccl_on_the_gpu(tmp_path):
     dist.init_process_group("nccl", rank=0, world_size=1)
     try:
         model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.GELU(), torch.nn.Linear(64, 3)).to(device)
-        opt = perf.optimizer(model.parameters(), 1e-3, 0.01, device)
+        opt = build_optimizer(model, 1e-3, 0.01, device)
         assert opt.defaults.get("fused") is True
         amp = perf.autocast_dtype("auto", device)
         assert amp == torch.bfloat16

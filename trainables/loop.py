@@ -57,6 +57,7 @@ from trainables.evaluation import final_evaluation, run_eval, score_sets, smooth
 from trainables.failures import deterministic
 from trainables.mixing import MultiTaskModel, Part
 from trainables.models import load_encoder, load_tokenizer
+from trainables.optimiser import build_optimizer, linear_schedule
 from trainables.robust import build_method
 from trainables.robust.base import unwrap
 from trainables.scoring.evaluator import task_summary
@@ -157,10 +158,8 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
     per_epoch = schedule.steps_per_epoch()
     steps = sched.max_steps or sched.epochs * per_epoch
     epochs = math.ceil(steps / per_epoch)  # a step budget sets the number of (last partial) epochs
-    optimizer = perf.optimizer(model.parameters(), sched.learning_rate, opt.weight_decay, device)
-    warmup = int(opt.warmup_ratio * steps)  # linear warm-up, then linear decay to 0
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / max(1, warmup), max(0.0, (steps - s) / max(1, steps - warmup))))
+    optimizer = build_optimizer(model, sched.learning_rate, opt.weight_decay, device)
+    scheduler = linear_schedule(optimizer, opt.warmup_ratio, steps)
     select_best = cfg.select == "best"
     best = BestDev() if (select_best or cfg.keep_weights == "best") and data.dev else None
     start_epoch, step, saved = restore(session, model, optimizer, scheduler, best)

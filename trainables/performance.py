@@ -26,8 +26,8 @@ other values the plain path the benchmarks and the equality test compare against
                        seconds) is amortised; on CPU it does not.
 =====================  ==================================================================
 
-On CUDA the optimiser is AdamW with ``fused=True`` (one kernel for all parameters); on CPU
-it is PyTorch's default (``foreach``).
+On CUDA the optimiser (``trainables.optimiser``) is AdamW with ``fused=True`` (one kernel
+for all parameters); on CPU it is PyTorch's default (``foreach``).
 """
 
 from __future__ import annotations
@@ -57,12 +57,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW; fused (one kernel for all parameters) on CUDA."""
-    kwargs = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
 def maybe_compile(encoder: torch.nn.Module, compile: bool) -> torch.nn.Module:
