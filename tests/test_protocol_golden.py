@@ -68,3 +68,34 @@ def test_learning_rate_schedule_is_the_benchmarks_linear_warmup_from_zero(key):
     assert seen == pytest.approx(_golden("optimiser", "schedule.json")[key], abs=1e-8)
     if warmup:
         assert seen[0] == 0.0  # the first step is taken at rate 0, as in the benchmark
+
+
+# ---- generalized cross-lingual transfer: every ordered pair, same-language pairs included ------
+
+@pytest.mark.parametrize("task", ["pawsx", "xnli"])
+def test_generalized_average_pools_the_pairs_robust_xlt_averages(task):
+    import random
+
+    from trainables.evaluation import generalized_metrics
+    from trainables.stage_data import EvalSet
+    from trainables.tasks import target_task
+
+    golden = _golden("generalized", "pairs.json")[task]
+    langs = target_task(task).languages
+    rng = random.Random(0)
+    sizes = {lg: rng.randint(50, 100) for lg in langs}  # unequal sizes: pooled differs from a plain mean
+    final = [EvalSet(f"{task}/{lg}", None, lg, [None] * sizes[lg], []) for lg in langs]
+    pairs = [EvalSet(f"{task}/{a}-{b}", None, f"{a}-{b}", [None] * sizes[a], []) for a in langs for b in langs
+             if a != b]
+    correct = {f"{a}-{b}": rng.randint(0, sizes[a]) for a in langs for b in langs}
+    acc = {f"{task}/{p}/accuracy": 100.0 * c / sizes[p.split("-")[0]] for p, c in correct.items()}
+    acc.update({f"{task}/{lg}/accuracy": acc[f"{task}/{lg}-{lg}/accuracy"] for lg in langs})
+    out = generalized_metrics(task, final, pairs, acc)
+    # the benchmark's pooling over its own pair list: total=total_correct/total (run_classify.py)
+    official = 100.0 * sum(correct[p] for p in golden) / sum(sizes[p.split("-")[0]] for p in golden)
+    assert sorted(correct) == sorted(golden)
+    assert out[f"{task}/generalized/avg/accuracy"] == pytest.approx(official)
+    assert all(out[f"{task}/{lg}-{lg}/accuracy"] == acc[f"{task}/{lg}/accuracy"] for lg in langs)
+    en_row = [p for p in golden if p.startswith("en-")]
+    assert out[f"{task}/generalized/en/accuracy"] == pytest.approx(
+        100.0 * sum(correct[p] for p in en_row) / sum(sizes["en"] for _ in en_row))

@@ -125,6 +125,25 @@ def smoother(method: RobustMethod, fam) -> Smoother | None:
     return method
 
 
+def generalized_metrics(task: str, final: list, pairs: list, metrics: dict[str, float]) -> dict[str, float]:
+    """Generalized cross-lingual transfer scored as Robust-XLT's ``eval_generalized_{pawsx,xnli}.sh``
+    score it: every ordered pair (l1, l2) of the evaluated languages, the same-language pairs
+    included (those are the test sets themselves: 49 pairs for PAWS-X, 225 for XNLI), pooled as
+    total correct over total examples; per first language, the same over its row. ``final``: the
+    per-language test sets, ``pairs``: the cross-language ones, ``metrics``: their accuracies."""
+    cells = {s.lang: (metrics[N.set_metric(s.name, "accuracy")], len(s.examples)) for s in pairs}
+    cells.update({f"{s.lang}-{s.lang}": (metrics[N.set_metric(s.name, "accuracy")], len(s.examples)) for s in final})
+    out = {N.set_metric(N.pair_set(task, s.lang, s.lang), "accuracy"): cells[f"{s.lang}-{s.lang}"][0] for s in final}
+
+    def pooled(keys: list[str]) -> float:
+        return sum(cells[k][0] * cells[k][1] for k in keys) / sum(cells[k][1] for k in keys)
+
+    out[N.generalized_metric(task, "avg", "accuracy")] = pooled(list(cells))
+    for l1 in sorted({p.split("-")[0] for p in cells}):
+        out[N.generalized_metric(task, l1, "accuracy")] = pooled([p for p in cells if p.split("-")[0] == l1])
+    return out
+
+
 def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, device, method: RobustMethod,
                      rank_world: tuple[int, int] = (0, 1), amp=None) -> dict[str, float]:
     """Every target language with the target's family; predictions written on rank 0."""
@@ -145,12 +164,7 @@ def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, devic
     metrics, predictions = score_sets(fam, data.final, raws)
     if data.pairs:  # generalized cross-lingual transfer: every pair, its mean, and per first language
         pair_metrics, _ = score_sets(fam, data.pairs, raws)
-        metrics.update(pair_metrics)
-        accs = {s.lang: pair_metrics[N.set_metric(s.name, "accuracy")] for s in data.pairs}
-        metrics[N.generalized_metric(target.key, "avg", "accuracy")] = sum(accs.values()) / len(accs)
-        for l1 in {p.split("-")[0] for p in accs}:
-            row = [v for p, v in accs.items() if p.split("-")[0] == l1]
-            metrics[N.generalized_metric(target.key, l1, "accuracy")] = sum(row) / len(row)
+        metrics.update(generalized_metrics(target.key, data.final, data.pairs, {**metrics, **pair_metrics}))
     per_language = {s.lang: {m.rsplit("/", 1)[1]: v for m, v in metrics.items() if m.startswith(s.name + "/")}
                     for s in data.final}
     avg, score = task_summary(per_language, qa=target.family == "qa")

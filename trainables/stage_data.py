@@ -81,8 +81,9 @@ class StageData:
                 self.pairs = self._generalized_sets()
 
     def _generalized_sets(self) -> list[EvalSet]:
-        """Every (l1, l2), l1 != l2: premise of line i in l1, hypothesis of line i in l2. The
-        test sets must be parallel: same length, same label on every line."""
+        """Every (l1, l2), l1 != l2: premise of line i in l1, hypothesis of line i in l2 (the
+        same-language pairs are the test sets themselves, scored once; ``evaluation.generalized_metrics``
+        counts them in). The test sets must be parallel: same length, same label on every line."""
         by_lang = {s.lang: s for s in self.final}
         out = []
         for l1, s1 in by_lang.items():
