@@ -56,7 +56,7 @@ def official_schedule(optimization_py: str) -> dict[str, list[float]]:
     for warmup, total in ((0, 10), (3, 10), (5, 7), (500, 2000)):
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
         sched = scope["get_linear_schedule_with_warmup"](opt, warmup, total)
-        out[f"{warmup}/{total}"] = [round(l(s), 8) for l in sched.lr_lambdas for s in range(total + 1)]
+        out[f"{warmup}/{total}"] = [round(fn(s), 8) for fn in sched.lr_lambdas for s in range(total + 1)]
     return out
 
 
