@@ -9,6 +9,7 @@ row of the README's protocol table.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -18,23 +19,30 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
-sys.path.insert(0, str(GOLDEN / "optimiser"))
 
 
 def _golden(*parts: str):
     return json.loads(GOLDEN.joinpath(*parts).read_text(encoding="utf-8"))
 
 
+def _maker(part: str):
+    """``tests/golden/<part>/make.py`` (the script that made the golden files) as a module."""
+    name = f"golden_make_{part}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, GOLDEN / part / "make.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 # ---- optimiser: no decay on bias / LayerNorm, linear warm-up from 0 ---------------------------
 
 @pytest.mark.parametrize("kind", ["bert", "xlm-roberta"])
 def test_weight_decay_spares_biases_and_layernorm_as_the_benchmark_does(kind):
-    from make import task_model
-
     from trainables.optimiser import build_optimizer
 
     golden = _golden("optimiser", "no_decay.json")[kind]
-    model = task_model(kind)
+    model = _maker("optimiser").task_model(kind)
     opt = build_optimizer(model, 1e-3, 0.01, torch.device("cpu"))
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)]: g["weight_decay"] > 0 for g in opt.param_groups for p in g["params"]}
@@ -99,3 +107,21 @@ def test_generalized_average_pools_the_pairs_robust_xlt_averages(task):
     en_row = [p for p in golden if p.startswith("en-")]
     assert out[f"{task}/generalized/en/accuracy"] == pytest.approx(
         100.0 * sum(correct[p] for p in en_row) / sum(sizes["en"] for _ in en_row))
+
+
+# ---- xlt-score: task and group scores as evaluate.py; the overall score without LAReQA ---------
+
+def test_scores_groups_and_overall_match_evaluate_py_on_a_complete_xtreme_r_folder(tmp_path):
+    from trainables.scoring.evaluator import evaluate_folders
+
+    golden = _golden("evaluate", "scores.json")
+    _maker("evaluate").build(tmp_path)
+    r = evaluate_folders(tmp_path / "predictions", tmp_path / "labels", "xtreme-r")
+    official = {t: s["avg_metric"] for t, s in golden["tasks"].items()}
+    assert set(official) == set(r["tasks"]) - {"lareqa"}
+    assert {t: r["tasks"][t]["score"] for t in official} == pytest.approx(official)
+    assert r["groups"] == pytest.approx(golden["overall_scores"])
+    assert sorted(r["overall_tasks"]) == sorted(official)  # evaluate.py cannot score LAReQA
+    assert r["overall"] == pytest.approx(sum(official.values()) / len(official))
+    paper = evaluate_folders(tmp_path / "predictions", tmp_path / "labels", "xtreme-r", with_lareqa=True)
+    assert paper["overall"] == pytest.approx((sum(official.values()) + r["tasks"]["lareqa"]["score"]) / 10)

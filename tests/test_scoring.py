@@ -116,7 +116,8 @@ def test_folder_evaluation_averages_groups_and_overall(tmp_path):
     out = tmp_path / "scores.json"
     assert xlt_score(["--predictions", str(pred), "--labels", str(gold), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert set(r) == {"tasks", "groups", "overall"}
+    assert set(r) == {"tasks", "groups", "overall", "overall_tasks"}
+    assert "lareqa" not in r["overall_tasks"] and len(r["overall_tasks"]) == 9
     assert r["tasks"]["xnli"]["per_language"]["en"] == {"accuracy": 100.0}
     assert r["tasks"]["xnli"]["score"] == pytest.approx((100 + 14 * 50) / 15)
     assert r["tasks"]["xcopa"]["avg"] == {"accuracy": 50.0}

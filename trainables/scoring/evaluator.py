@@ -17,9 +17,12 @@ XCOPA is also the ``multi_choice`` group); the overall score only when every tas
 benchmark is (else ``null``). Everything is in percent.
 
 Where the official tooling is not one script: Mewsli-X's ``map@20`` is the official MRR@20
-(one gold entity); LAReQA, which evaluate.py lists without languages or a metric (so its
-XTREME-R overall score cannot be computed), is scored as its own script scores it (mAP@20)
-and the overall score is the mean of all ten task scores, as the XTREME-R paper defines it.
+(one gold entity); LAReQA, which evaluate.py lists without languages or a metric, is scored as
+its own script scores it (mAP@20, ``third_party/evaluate_retrieval.py``) and reported as a
+task, but it is not part of the overall score: the overall score is the mean of the task scores
+evaluate.py can compute (XTREME-R: the nine other tasks; it needs all nine, LAReQA's folder is
+optional). ``with_lareqa`` (``xlt-score --overall-with-lareqa``) is the documented option of the
+XTREME-R paper's ten-task mean, which then needs LAReQA too.
 ``--benchmark xtreme`` uses the XTREME (v1) task and language
 lists and groups (with PAWS-X and BUCC); ``xtreme-r`` the XTREME-R ones.
 """
@@ -154,13 +157,23 @@ def task_summary(per_language: dict[str, dict[str, float]], qa: bool) -> tuple[d
     return avg, score
 
 
+NOT_IN_OVERALL = frozenset({"lareqa"})
+"""Tasks evaluate.py cannot score, so its overall score leaves them out."""
+
+
+def overall_tasks(benchmark: str, with_lareqa: bool = False) -> list[str]:
+    """The tasks whose scores the overall score averages (see the module docstring)."""
+    return [k for k in BENCHMARKS[benchmark] if with_lareqa or k not in NOT_IN_OVERALL]
+
+
 def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str = "xtreme-r",
-                     partial: bool = False) -> dict:
+                     partial: bool = False, with_lareqa: bool = False) -> dict:
     """Score every task present in both folders; see the module docstring for the rules.
 
     ``partial``: score only the languages whose files are in both folders (a sweep that
     evaluated a subset of languages); groups and the overall score are then left out, as they
-    would not be comparable with the benchmark's."""
+    would not be comparable with the benchmark's. ``with_lareqa``: the overall score is the
+    XTREME-R paper's mean over all ten tasks, LAReQA included."""
     if benchmark not in BENCHMARKS:
         raise ScoreError(f"unknown benchmark '{benchmark}'; allowed: {', '.join(BENCHMARKS)}")
     predictions, labels = Path(predictions), Path(labels)
@@ -198,6 +211,8 @@ def evaluate_folders(predictions: str | Path, labels: str | Path, benchmark: str
     for group, members in GROUPS[benchmark].items():
         if set(members) <= done:
             out["groups"][group] = sum(out["tasks"][k]["score"] for k in members) / len(members)
-    if done == set(BENCHMARKS[benchmark]):
-        out["overall"] = sum(v["score"] for v in out["tasks"].values()) / len(done)
+    counted = overall_tasks(benchmark, with_lareqa)
+    out["overall_tasks"] = counted
+    if set(counted) <= done:
+        out["overall"] = sum(out["tasks"][k]["score"] for k in counted) / len(counted)
     return out
