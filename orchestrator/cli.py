@@ -111,6 +111,8 @@ def _print_plan(plan: dict) -> None:
     where = "in the trial's process" if pt["executor"] == "trial" else "Ray Train workers"
     print(f"per trial: {pt['train_workers']} worker(s) ({where}), {pt['cpus']} CPU, {pt['gpus']} GPU; "
           f"ASHA {'on' if plan['asha'] else 'off'}; {plan['mode']} {plan['metric']}")
+    print("fine-tuning (the target's XTREME-R settings where the file is silent): "
+          + ", ".join(f"{k} {v}" for k, v in plan["training"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,7 @@ def run_config(spec: SweepSpec, storage: str, cache_root: str | None = None) -> 
             batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
             encoding=Encoding(t.max_length, t.doc_stride, t.max_query_length),
             optimiser=Optimiser(weight_decay=t.weight_decay, warmup_ratio=t.warmup_ratio,
-                                max_grad_norm=t.max_grad_norm),
+                                warmup_steps=t.warmup_steps, max_grad_norm=t.max_grad_norm),
             speed=Speed(t.group_by_length, t.precision, t.attention, t.compile)),
         finetune=Schedule(t.epochs, None, t.max_examples, None),
         intermediate=IntermediateConfig(Schedule(i.epochs, i.learning_rate, i.max_examples, i.max_steps),
@@ -170,6 +170,11 @@ def trial_choices(run: RunConfig, domain: str, robust_method: str, noise_magnitu
                         cell_id=cell.id, cell=cell.label,
                         intermediate_cache_key=intermediate_key(inputs) if inputs is not None else None,
                         intermediate_inputs=inputs)
+
+
+PLAN_TRAINING = ("epochs", "learning_rate", "batch_size", "max_length", "doc_stride", "weight_decay",
+                 "warmup_ratio")
+"""The fine-tuning settings the plan shows (where the file is silent: the target's benchmark values)."""
 
 
 def plan(spec: SweepSpec) -> dict:
@@ -195,6 +200,8 @@ def plan(spec: SweepSpec) -> dict:
                       "cpus": r.workers * r.cpus_per_worker,
                       "gpus": r.workers * r.gpus_per_worker},
         "asha": spec.search.asha.enabled, "metric": spec.search.metric, "mode": spec.search.mode,
+        "training": {k: _describe(getattr(spec.training, k)) if k == "learning_rate" else getattr(spec.training, k)
+                     for k in PLAN_TRAINING if k != "doc_stride" or TASKS[spec.target.task].family == "qa"},
         "methods": {m: {"noise_magnitude": _describe(spec.robust.magnitude(m)),
                         "options": spec.robust.options.get(m, {})} for m in spec.robust.methods},
     }

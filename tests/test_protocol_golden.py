@@ -67,7 +67,7 @@ def test_learning_rate_schedule_is_the_benchmarks_linear_warmup_from_zero(key):
 
     warmup, total = map(int, key.split("/"))
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = linear_schedule(opt, warmup / total, total)
+    sched = linear_schedule(opt, total, 0.0, warmup)
     seen = []
     for _ in range(total + 1):
         seen.append(opt.param_groups[0]["lr"])

@@ -305,3 +305,25 @@ def test_resume_reads_only_the_users_own_unshared_state(tmp_path, capsys, tamper
     assert main(["--space", str(space), "--storage", str(tmp_path / "runs"), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "refusing to resume from" in err and reason in err
+
+
+@pytest.mark.parametrize("task, expected", [
+    ("xnli", {"epochs": 5, "learning_rate": 2e-5, "max_length": 128, "weight_decay": 0.0, "warmup_ratio": 0.0}),
+    ("udpos", {"epochs": 10, "learning_rate": 2e-5, "max_length": 128}),
+    ("xquad", {"epochs": 3, "learning_rate": 3e-5, "max_length": 384, "doc_stride": 128,
+               "max_query_length": 64, "weight_decay": 0.0001, "warmup_steps": 500}),
+    ("mewslix", {"epochs": 2, "max_length": 64}),
+])
+def test_training_defaults_are_the_target_benchmark_scripts(task, expected):
+    spec = parse_spec({"name": "t", "model": {"name": "xlm-roberta-base"},
+                       "target": {"task": task, "data_dir": "hub"}, "intermediate": {"data_dir": "hub"}})
+    assert {k: getattr(spec.training, k) for k in expected} == expected
+    assert spec.target.recipe.epochs == 5  # train_xcopa.sh: 5 epochs of SocialIQA
+
+
+def test_a_training_key_the_file_sets_wins_and_a_default_length_fits_the_encoder():
+    base = {"name": "t", "target": {"task": "xquad", "data_dir": "hub"}, "intermediate": {"data_dir": "hub"}}
+    spec = parse_spec({**base, "training": {"epochs": 1, "learning_rate": 1e-4}})
+    assert (spec.training.epochs, spec.training.learning_rate, spec.training.max_length) == (1, 1e-4, 256)
+    with pytest.raises(SpecError, match="training.max_length: 384 exceeds the 256 positions"):
+        parse_spec({**base, "training": {"max_length": 384}})  # set by the file: checked, not capped

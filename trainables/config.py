@@ -19,7 +19,7 @@ Which settings the stages share (``training.*`` applies to every stage unless li
 ==================  ==========================================================================
 every stage         ``batch_size``, ``eval_batch_size``, ``max_length``, ``doc_stride``,
                     ``max_query_length``, ``weight_decay``, ``warmup_ratio``,
-                    ``max_grad_norm``, ``group_by_length``, ``precision``, ``attention``,
+                    ``warmup_steps``, ``max_grad_norm``, ``group_by_length``, ``precision``, ``attention``,
                     ``compile`` (``Training``), and the seed
 per stage           ``epochs``, ``learning_rate``, ``max_examples`` (``Schedule``): the
                     intermediate stage's from ``intermediate.*`` (plus its ``max_steps``
@@ -105,6 +105,8 @@ class Optimiser(_Plain):
     """AdamW and its linear warm-up / linear decay schedule, as every stage uses them."""
     weight_decay: float
     warmup_ratio: float
+    warmup_steps: int | None
+    """Warm-up steps; when set, instead of ``warmup_ratio`` of the stage's steps."""
     max_grad_norm: float
     """The global L2 norm gradients are clipped to before each step."""
 

@@ -159,7 +159,7 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
     steps = sched.max_steps or sched.epochs * per_epoch
     epochs = math.ceil(steps / per_epoch)  # a step budget sets the number of (last partial) epochs
     optimizer = build_optimizer(model, sched.learning_rate, opt.weight_decay, device)
-    scheduler = linear_schedule(optimizer, opt.warmup_ratio, steps)
+    scheduler = linear_schedule(optimizer, steps, opt.warmup_ratio, opt.warmup_steps)
     select_best = cfg.select == "best"
     best = BestDev() if (select_best or cfg.keep_weights == "best") and data.dev else None
     start_epoch, step, saved = restore(session, model, optimizer, scheduler, best)

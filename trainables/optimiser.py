@@ -53,6 +53,9 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float, device: to
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, eps=1e-8, **kwargs)
 
 
-def linear_schedule(optimizer: torch.optim.Optimizer, warmup_ratio: float, steps: int):
-    """Linear warm-up from 0 over ``int(warmup_ratio * steps)`` steps, then linear decay to 0 at ``steps``."""
-    return get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * steps), steps)
+def linear_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup_ratio: float,
+                    warmup_steps: int | None = None):
+    """Linear warm-up from 0 over ``warmup_steps`` (else ``int(warmup_ratio * steps)``) steps, then
+    linear decay to 0 at ``steps``."""
+    warmup = warmup_steps if warmup_steps is not None else int(warmup_ratio * steps)
+    return get_linear_schedule_with_warmup(optimizer, warmup, steps)

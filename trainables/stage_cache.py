@@ -115,7 +115,8 @@ def intermediate_inputs(run: RunConfig, tasks: list[str], seed: int) -> dict:
             "data": data_identity(inter.data_dir, tasks),
             # added later: in the key only where it differs from what every earlier model was
             # trained with, so the entries already in a cache keep their keys
-            **({"max_grad_norm": t.optimiser.max_grad_norm} if t.optimiser.max_grad_norm != 1.0 else {})}
+            **({"max_grad_norm": t.optimiser.max_grad_norm} if t.optimiser.max_grad_norm != 1.0 else {}),
+            **({"warmup_steps": t.optimiser.warmup_steps} if t.optimiser.warmup_steps is not None else {})}
 
 
 def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:

@@ -50,7 +50,8 @@ class Model(_Strict):
 class Recipe(_Strict):
     """The benchmark's own English stages before fine-tuning (XCOPA: SocialIQA)."""
     enabled: bool = True
-    epochs: int = Field(default=1, ge=1)
+    epochs: int = Field(default=5, ge=1)
+    """train_xcopa.sh: 5 epochs of SocialIQA before the 5 of English COPA."""
     learning_rate: float = Field(default=2e-5, gt=0)
     max_examples: int | None = Field(default=None, ge=1)
 
@@ -241,6 +242,9 @@ class Training(_Strict):
     """AdamW weight decay (the XTREME scripts Huang et al. 2021 used: 0)."""
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     """Fraction of steps of linear warm-up before the linear decay (XTREME scripts: 0)."""
+    warmup_steps: int | None = Field(default=None, ge=0)
+    """Warm-up as a number of optimiser steps (QA's train_qa.sh: 500); when set, it replaces
+    ``warmup_ratio``."""
     max_grad_norm: float = Field(default=1.0, gt=0)
     """Gradients are clipped to this global L2 norm before each optimiser step (XTREME scripts: 1.0)."""
     select: Literal["last", "best"] = "last"

@@ -1,4 +1,12 @@
-"""One sweep: the sections together, and the checks that need several of them."""
+"""One sweep: the sections together, and the checks that need several of them.
+
+Per-target defaults: a ``training`` key the space file leaves out takes the value of the
+XTREME-R script that trains the target (``TargetTask.protocol``: e.g. QA ``max_length`` 384 and
+learning rate 3e-5, UD-POS / PAN-X 10 epochs, XNLI 5), and only then ``Training``'s own
+default. A default ``max_length`` is capped at the encoder's positions (the built-in tiny model
+has 256); a value the file sets is checked against them instead. ``xlt-sweep --dry-run`` prints
+the resolved section.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +35,23 @@ class SweepSpec(_Strict):
     search: Search = Search()
     resources: Resources = Resources()
     storage: Storage = Storage()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_protocol(cls, data):
+        """Fill the ``training`` keys the file leaves out from the target's benchmark settings."""
+        if not isinstance(data, dict):
+            return data
+        target, training = data.get("target") or {}, data.get("training") or {}
+        task = TASKS.get(target.get("task", Target().task)) if isinstance(target, dict) else None
+        if task is None or not isinstance(training, dict):
+            return data  # the field validators report what is wrong
+        protocol = dict(task.protocol)
+        model = data.get("model") or {}
+        longest = max_positions(model.get("name", Model().name)) if isinstance(model, dict) else None
+        if longest is not None and protocol.get("max_length", 0) > longest:
+            protocol["max_length"] = longest  # a default never exceeds the encoder's positions
+        return {**data, "training": {**protocol, **training}}
 
     @field_validator("seeds")
     @classmethod

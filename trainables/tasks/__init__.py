@@ -104,6 +104,9 @@ class TargetTask:
     """Languages of the built-in demo data (``data_dir: builtin``)."""
     source: str = ""
     """Where the raw data comes from (for the README and error messages)."""
+    protocol: dict = field(default_factory=dict)
+    """The benchmark's fine-tuning settings for this target (``training.*`` keys), from the
+    XTREME-R script that trains it; a space file's ``training`` section overrides each."""
 
     @property
     def trainer(self) -> TargetTask:
@@ -172,6 +175,17 @@ def family(name: str) -> TaskFamily:
 
 
 XNLI_LANGS = _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh")
+# The fine-tuning settings of google-research/xtreme's scripts (mBERT / XLM-R base; every one
+# trains with a global batch of 32 = 8 x 4 accumulation or 4 x 8, AdamW eps 1e-8, no warm-up
+# and no weight decay unless given here; trainables.optimiser).
+_CLASSIFY = {"epochs": 5, "learning_rate": 2e-5, "max_length": 128, "weight_decay": 0.0,
+             "warmup_ratio": 0.0}                                     # train_xnli.sh, train_pawsx.sh
+_TAG = {**_CLASSIFY, "epochs": 10}                                    # train_udpos.sh, train_panx.sh
+_QA = {"epochs": 3, "learning_rate": 3e-5, "max_length": 384, "doc_stride": 128, "max_query_length": 64,
+       "weight_decay": 0.0001, "warmup_steps": 500}                   # train_qa.sh
+_COPA = dict(_CLASSIFY)                                               # train_xcopa.sh: 5 epochs per stage
+_LAREQA = {**_CLASSIFY, "epochs": 3}                                  # train_lareqa.sh
+_MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64}               # train_mewslix.sh
 
 _ENTRIES = [
     TargetTask(
@@ -181,7 +195,7 @@ _ENTRIES = [
              "test": ("facebook/xnli", "{lang}", "test")},
         hub_fields=("premise", "hypothesis", "label"), group="classification",
         demo_languages=_langs("ar,bg,de,el,en,es,fr,hi,ru,zh"),
-        source="XNLI 1.0 / MultiNLI English train (facebook/xnli)"),
+        protocol=_CLASSIFY, source="XNLI 1.0 / MultiNLI English train (facebook/xnli)"),
     TargetTask(
         "pawsx", "classification", _langs("de,en,es,fr,ja,ko,zh"), labels=("0", "1"),
         mirror={"train": "pawsx/en/train.tsv", "dev": "pawsx/en/dev_2k.tsv", "test": "pawsx/{lang}/test_2k.tsv"},
@@ -189,14 +203,14 @@ _ENTRIES = [
              "dev": ("google/xtreme", "PAWS-X.{lang}", "validation"),
              "test": ("google/xtreme", "PAWS-X.{lang}", "test")},
         hub_fields=("sentence1", "sentence2", "label"), group="classification", benchmark="xtreme",
-        source="PAWS-X x-final (google-research-datasets/paws)"),
+        protocol=_CLASSIFY, source="PAWS-X x-final (google-research-datasets/paws)"),
     TargetTask(
         "xcopa", "multiple_choice", _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"), mirror_format="copa",
         mirror={"train": "copa/train.jsonl", "dev": "copa/val.jsonl", "test": "xcopa/{lang}/test.{lang}.jsonl"},
         hub={"train": ("aps/super_glue", "copa", "train"), "dev": ("aps/super_glue", "copa", "validation"),
              "test": ("cambridgeltl/xcopa", "{lang}", "test")},
         recipe=("siqa",), group="classification",
-        source="XCOPA (cambridgeltl/xcopa); English COPA (SuperGLUE); SocialIQA first"),
+        protocol=_COPA, source="XCOPA (cambridgeltl/xcopa); English COPA (SuperGLUE); SocialIQA first"),
     TargetTask(
         "siqa", "multiple_choice", ("en",), mirror_format="siqa",
         mirror={"train": "siqa/train.jsonl", "dev": "siqa/dev.jsonl"},
@@ -212,7 +226,7 @@ _ENTRIES = [
              "dev": ("google/xtreme", "udpos.English", "validation"),
              "test": ("google/xtreme", "udpos.{Name}", "test")},
         hub_fields=("tokens", "pos_tags"), group="tagging",
-        source="Universal Dependencies 2.7 treebanks (all treebanks of a language)"),
+        protocol=_TAG, source="Universal Dependencies 2.7 treebanks (all treebanks of a language)"),
     TargetTask(
         "panx", "tagging", _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
                                   "es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,lt,pa,gu,ro"),
@@ -221,7 +235,7 @@ _ENTRIES = [
         hub={"train": ("unimelb-nlp/wikiann", "en", "train"), "dev": ("unimelb-nlp/wikiann", "en", "validation"),
              "test": ("unimelb-nlp/wikiann", "{lang}", "test")},
         hub_fields=("tokens", "ner_tags"), group="tagging",
-        source="WikiANN with the Rahimi et al. splits (PAN-X)"),
+        protocol=_TAG, source="WikiANN with the Rahimi et al. splits (PAN-X)"),
     TargetTask(
         "squad", "qa", ("en",), mirror={"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json"},
         hub={"train": ("rajpurkar/squad", None, "train"), "dev": ("rajpurkar/squad", None, "validation")},
@@ -229,12 +243,13 @@ _ENTRIES = [
     TargetTask(
         "xquad", "qa", _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro"), mirror={"test": "xquad/xquad.{lang}.json"},
         hub={"test": ("google/xquad", "xquad.{lang}", "validation")}, train_from="squad", group="qa",
-        source="XQuAD (google-deepmind/xquad); trained on SQuAD v1.1"),
+        protocol=_QA, source="XQuAD (google-deepmind/xquad); trained on SQuAD v1.1"),
     TargetTask(
         "mlqa", "qa", _langs("en,es,de,ar,hi,vi,zh"),
         mirror={"test": "mlqa/MLQA_V1/test/test-context-{lang}-question-{lang}.json"},
         hub={"test": ("google/xtreme", "MLQA.{lang}.{lang}", "test")}, train_from="squad",
-        qa_normalization="mlqa", group="qa", source="MLQA v1 (facebookresearch/MLQA); trained on SQuAD v1.1"),
+        qa_normalization="mlqa", group="qa", protocol=_QA,
+        source="MLQA v1 (facebookresearch/MLQA); trained on SQuAD v1.1"),
     TargetTask(
         "tydiqa", "qa", _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
         mirror={"train": "tydiqa/tydiqa-goldp-v1.1-train.json",
@@ -243,23 +258,25 @@ _ENTRIES = [
         hub={"train": ("google-research-datasets/tydiqa", "secondary_task", "train"),
              "dev": ("google-research-datasets/tydiqa", "secondary_task", "validation"),
              "test": ("google-research-datasets/tydiqa", "secondary_task", "validation")},
-        group="qa", source="TyDiQA-GoldP v1.1 (English GoldP train; test = the GoldP dev sets)"),
+        group="qa", protocol=_QA, source="TyDiQA-GoldP v1.1 (English GoldP train; test = the GoldP dev sets)"),
     TargetTask(
         "tatoeba", "retrieval", _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
                                        "es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"),
         mirror_format="tatoeba", mirror={"test": "tatoeba/tatoeba.{iso3}-eng.{iso3}"},
         train_from="squad", group="retrieval",
-        source="Tatoeba (facebookresearch/LASER data/tatoeba/v1); encoder fine-tuned on SQuAD v1.1"),
+        protocol=_QA, source="Tatoeba (facebookresearch/LASER data/tatoeba/v1); encoder fine-tuned on SQuAD v1.1"),
     TargetTask(
         "lareqa", "retrieval", _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh"), mirror_format="xquad_r",
         mirror={"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json",
                 "test": "lareqa/xquad-r/{lang}.json"},
-        group="retrieval", source="XQuAD-R (google-research-datasets/lareqa); dual encoder on SQuAD v1.1"),
+        group="retrieval", protocol=_LAREQA,
+        source="XQuAD-R (google-research-datasets/lareqa); dual encoder on SQuAD v1.1"),
     TargetTask(
         "mewslix", "retrieval", _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"), mirror_format="mewslix",
         mirror={"train": "mewslix/wikipedia_pairs-train.jsonl", "dev": "mewslix/wikipedia_pairs-dev.jsonl",
                 "test": "mewslix/wikinews_mentions-test.jsonl"},
         group="retrieval",
+        protocol=_MEWSLIX,
         source="Mewsli-X (get-mewsli-x.sh in google-research dense_representations_for_entity_retrieval)"),
 ]
 
