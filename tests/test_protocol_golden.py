@@ -125,3 +125,15 @@ def test_scores_groups_and_overall_match_evaluate_py_on_a_complete_xtreme_r_fold
     assert r["overall"] == pytest.approx(sum(official.values()) / len(official))
     paper = evaluate_folders(tmp_path / "predictions", tmp_path / "labels", "xtreme-r", with_lareqa=True)
     assert paper["overall"] == pytest.approx((sum(official.values()) + r["tasks"]["lareqa"]["score"]) / 10)
+
+
+# ---- retrieval layer: Tatoeba pools run_tatoeba.sh's layer; LAReQA / Mewsli-X their trained last ----
+
+def test_tatoeba_pools_the_layer_run_tatoeba_sh_pools():
+    from trainables.evaluation import retrieval_layer
+
+    golden = _golden("retrieval", "tatoeba_layers.json")
+    offset = 1 if golden["drops_embedding_output"] else 0  # our index 0 is the embedding output
+    for depth, layer in golden["specific_layer_by_depth"].items():
+        assert retrieval_layer("tatoeba", None, int(depth)) == layer + offset
+        assert retrieval_layer("lareqa", None, int(depth)) is None  # trained on, and read from, the last

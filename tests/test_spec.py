@@ -327,3 +327,11 @@ def test_a_training_key_the_file_sets_wins_and_a_default_length_fits_the_encoder
     assert (spec.training.epochs, spec.training.learning_rate, spec.training.max_length) == (1, 1e-4, 256)
     with pytest.raises(SpecError, match="training.max_length: 384 exceeds the 256 positions"):
         parse_spec({**base, "training": {"max_length": 384}})  # set by the file: checked, not capped
+
+
+def test_a_retrieval_layer_is_tatoebas_setting_only():
+    base = {"name": "t", "model": {"name": "xlm-roberta-base"}, "intermediate": {"data_dir": "hub"}}
+    spec = parse_spec({**base, "target": {"task": "tatoeba", "data_dir": "hub", "retrieval_layer": 6}})
+    assert spec.target.retrieval_layer == 6
+    with pytest.raises(SpecError, match="a layer setting is Tatoeba's"):
+        parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data", "retrieval_layer": 6}})

@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from trainables.data import DataError
 from trainables.models import load_tokenizer
@@ -245,3 +246,23 @@ def test_generalized_pairs_combine_parallel_test_sets(demo_dir, tiny_model, tmp_
     (broken / "xnli" / "test-zh.tsv").write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     with pytest.raises(DataError, match="test sets of en and zh are not parallel"):
         StageData(replace(cfg, data_dir=str(broken)), load_tokenizer(tiny_model))
+
+
+def test_qa_span_logits_are_fp32_under_bf16_autocast():
+    from trainables.tasks.qa import SpanHead
+
+    torch.manual_seed(0)
+    head, hidden = SpanHead(16), torch.randn(2, 5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = head(hidden.bfloat16(), torch.ones(2, 5))
+        assert head.linear(hidden).dtype == torch.bfloat16  # what autocast would give without the guard
+    assert logits.dtype == torch.float32
+    assert torch.allclose(logits, head.linear(hidden.bfloat16().float()), atol=1e-6)
+
+
+def test_tatoeba_pools_run_tatoeba_sh_layer_and_the_trained_retrievers_their_last():
+    from trainables.evaluation import retrieval_layer
+
+    assert [retrieval_layer("tatoeba", None, n) for n in (12, 24, 2)] == [8, 14, None]
+    assert retrieval_layer("tatoeba", 3, 12) == 3
+    assert retrieval_layer("lareqa", None, 12) is None and retrieval_layer("mewslix", None, 24) is None

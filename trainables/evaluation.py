@@ -144,6 +144,21 @@ def generalized_metrics(task: str, final: list, pairs: list, metrics: dict[str, 
     return out
 
 
+TATOEBA_LAYERS = {12: 8, 24: 14}
+"""run_tatoeba.sh's ``--specific_layer`` (7 base, 13 large, counted after the embeddings) as a
+hidden-state index (0 = embeddings), by encoder depth."""
+
+
+def retrieval_layer(task: str, setting: int | None, n_layers: int) -> int | None:
+    """The hidden-state index a retrieval target pools (None: the last layer). Only Tatoeba, which
+    is never trained as a retriever, reads an inner layer: ``target.retrieval_layer``, else the
+    benchmark's for a 12- or 24-layer encoder, else the last. LAReQA and Mewsli-X encode with the
+    layer their dual encoder was trained on: the last."""
+    if task != "tatoeba":
+        return None
+    return setting if setting is not None else TATOEBA_LAYERS.get(n_layers)
+
+
 def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, device, method: RobustMethod,
                      rank_world: tuple[int, int] = (0, 1), amp=None) -> dict[str, float]:
     """Every target language with the target's family; predictions written on rank 0."""
@@ -151,8 +166,8 @@ def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, devic
     if target.family != "retrieval":
         model = base
     else:  # pooled embeddings of the chosen layer (Tatoeba: of the encoder the QA stage trained)
-        layer = cfg.retrieval_layer
         n_layers = base.encoder.config.num_hidden_layers
+        layer = retrieval_layer(target.key, cfg.retrieval_layer, n_layers)
         if layer is not None and not 0 <= layer <= n_layers:
             raise ValueError(f"target.retrieval_layer {layer} is not a hidden-state index of this "
                              f"encoder (0 = embeddings .. {n_layers} = last layer)")

@@ -68,8 +68,17 @@ class Target(_Strict):
     """Sentence-pair tasks with parallel test sets (XNLI, PAWS-X): also score every (first-
     sentence language, second-sentence language) pair (generalized cross-lingual transfer)."""
     retrieval_layer: int | None = Field(default=None, ge=0)
-    """Retrieval tasks: hidden-state index to mean-pool (0 = embeddings; None = last layer).
-    XTREME-R: 8 for mBERT/XLM-R base, 14 for XLM-R large."""
+    """Tatoeba: the hidden-state index to mean-pool (0 = embeddings). Default: run_tatoeba.sh's,
+    8 for a 12-layer encoder (mBERT, XLM-R base), 14 for a 24-layer one (XLM-R large), else the
+    last layer (``trainables.evaluation.retrieval_layer``). LAReQA and Mewsli-X encode with the
+    last layer, the one their dual encoder trains."""
+
+    @model_validator(mode="after")
+    def _layer(self):
+        if self.retrieval_layer is not None and self.task != "tatoeba":
+            raise ValueError(f"retrieval_layer: a layer setting is Tatoeba's (run_tatoeba.sh); {self.task} "
+                             f"encodes with the layer it is trained on (allowed with task: tatoeba)")
+        return self
 
     @model_validator(mode="after")
     def _generalized(self):

@@ -94,8 +94,6 @@ class TargetTask:
     recipe: tuple[str, ...] = ()
     """Benchmark-recipe stages trained (plain) before fine-tuning, e.g. ('siqa',) for XCOPA."""
     qa_normalization: str = "squad"
-    retrieval_layer: int | None = None
-    """Hidden-state index the retrieval family pools (None: the last layer)."""
     group: str = ""
     benchmark: str = "xtreme-r"
     target: bool = True

@@ -99,13 +99,16 @@ def squad_document(examples: list[QAExample]) -> dict:
 
 
 class SpanHead(nn.Module):
-    """Start and end logits per token."""
+    """Start and end logits per token, always in fp32: under bf16 autocast the encoder runs in
+    bf16 but the span logits are computed and ranked in full precision (bf16 keeps 8 bits of
+    mantissa, so near-equal start + end sums would tie or swap), as the benchmark's fp32 run ranks them."""
     def __init__(self, hidden_size: int):
         super().__init__()
         self.linear = nn.Linear(hidden_size, 2)
 
     def forward(self, hidden, attention_mask):
-        logits = self.linear(hidden)
+        with torch.autocast(hidden.device.type, enabled=False):
+            logits = self.linear(hidden.float())
         if attention_mask is not None:  # padding can never be a span end
             logits = logits.masked_fill(attention_mask.unsqueeze(-1) == 0, -1e4)
         return logits

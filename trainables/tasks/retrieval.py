@@ -1,8 +1,10 @@
 """Retrieval (Tatoeba, LAReQA, Mewsli-X): mean-pooled embeddings and cosine nearest neighbours.
 
 Evaluation: queries and candidates are encoded separately, each embedding is the mean of the
-chosen layer's hidden states over the sequence's real tokens (``task.retrieval_layer``; None:
-the last layer), candidates are ranked by cosine similarity, and the top 20 are kept.
+chosen layer's hidden states over the sequence's real tokens (Tatoeba: ``target.retrieval_layer``,
+by default run_tatoeba.sh's layer; LAReQA and Mewsli-X: the last layer, which their dual encoder
+trains; ``trainables.evaluation.retrieval_layer``), candidates are ranked by cosine similarity,
+and the top 20 are kept.
 
 - Tatoeba: as XTREME-R's ``evaluate_retrieval.py`` implements it, each English sentence is a
   query against that pair's sentences in X; accuracy of the top-1 index (gold: the same line). Trained as XTREME-R does:
