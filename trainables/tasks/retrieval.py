@@ -16,7 +16,9 @@ and the top 20 are kept.
 
 Training (LAReQA, Mewsli-X): a dual encoder with in-batch negatives: each batch holds B
 (query, positive) pairs, encoded in one forward pass as 2B sequences, and the loss is
-cross-entropy over the B x B cosine similarities scaled by ``SCALE``. English training pairs:
+cross-entropy over the B x B cosine similarities scaled by ``SCALE``. B is the global batch:
+with several workers each rank's queries meet the candidates of all ranks
+(``gather_across_ranks``), so the loss does not depend on ``resources.workers``. English training pairs:
 SQuAD questions with the sentence holding their answer (LAReQA); Wikipedia mention contexts
 with their entity's description (Mewsli-X). The English dev score is the same retrieval
 metric over the dev pairs' pool.
@@ -48,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainables.collectives import gather_across_ranks
 from trainables.data import DataError, read_json_file
 from trainables.scoring.metrics import accuracy, map_at_k, mrr_at_k
 from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
@@ -338,10 +341,17 @@ class Retrieval:
         return MeanPool()
 
     def loss(self, outputs, batch) -> torch.Tensor:
+        """In-batch negatives over the *global* batch: each rank's queries against the
+        candidates of every rank (gathered with their gradients), so the loss and its gradient
+        do not depend on ``resources.workers``; the benchmark trains on one process
+        (DataParallel), where the batch is whole."""
         n = int(batch["pairs"])
         emb = nn.functional.normalize(outputs.float(), dim=-1)
-        logits = SCALE * emb[:n] @ emb[n:].T
-        return nn.functional.cross_entropy(logits, torch.arange(n, device=logits.device))
+        candidates, offset, valid = gather_across_ranks(emb[n:])
+        logits = SCALE * emb[:n] @ candidates.T
+        if valid is not None:
+            logits = logits.masked_fill(~valid, float("-inf"))
+        return nn.functional.cross_entropy(logits, offset + torch.arange(n, device=logits.device))
 
     def raw(self, outputs, batch) -> list:
         # one float32 array per sequence: compact to gather (Mewsli-X has 1M candidates)
