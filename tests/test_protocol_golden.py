@@ -137,3 +137,33 @@ def test_tatoeba_pools_the_layer_run_tatoeba_sh_pools():
     for depth, layer in golden["specific_layer_by_depth"].items():
         assert retrieval_layer("tatoeba", None, int(depth)) == layer + offset
         assert retrieval_layer("lareqa", None, int(depth)) is None  # trained on, and read from, the last
+
+
+# ---- XCOPA / SocialIQA inputs: premise + " What was the cause?/effect?", then the choice ---------
+
+TOKENIZERS = ROOT / "tests" / "fixtures" / "tokenizers"
+
+
+@pytest.mark.parametrize("tokenizer", ["wordpiece-cased", "sentencepiece-xlmr"])
+def test_choice_inputs_are_run_xcopa_pairs_and_ids(tokenizer):
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family
+    from trainables.tasks.base import Encoding
+    from trainables.tasks.multiple_choice import choice_row, first_segment, read_copa_jsonl
+
+    maker = _maker("multiple_choice")
+    golden = json.loads((GOLDEN / "multiple_choice" / f"xcopa-{tokenizer}.json").read_text(encoding="utf-8"))
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / tokenizer))
+    fam = family("multiple_choice")
+    sample = GOLDEN / "multiple_choice" / "siqa_sample.jsonl"
+    for key, want in golden.items():
+        if key == "siqa":
+            rows = [json.loads(x) for x in sample.read_text(encoding="utf-8").splitlines() if x.strip()]
+            examples = [choice_row("siqa", r, {}, str(sample)) for r in rows]
+        else:
+            examples = read_copa_jsonl(ROOT / "tests" / "fixtures" / "xcopa" / f"val.{key}.jsonl")[:maker.ROWS]
+        assert [[(first_segment(e), c) for c in e.choices] for e in examples] == \
+            [[tuple(p) for p in w["pairs"]] for w in want], key
+        feats = fam.encode(tok, examples, Encoding(128, 128, 64), train=False)
+        assert [f["input_ids"] for f in feats] == [w["input_ids"] for w in want], key

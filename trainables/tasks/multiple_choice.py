@@ -1,10 +1,14 @@
 """Multiple choice (XCOPA; English COPA and SocialIQA for training): one score per choice.
 
-Inputs: every choice is its own sequence ``tokenizer(context, prompt + " " + choice)``, where
-the prompt asks the example's question (COPA: "What was the cause?" / "What happened as a
-result?"; SocialIQA: its own question); the choices of a batch are flattened, scored by a
-linear layer on the first token, and regrouped per example; loss: cross-entropy over the
-choices; metric: accuracy.
+Inputs, as XTREME-R's ``third_party/run_xcopa.py`` builds them: every choice is its own
+sequence pair ``tokenizer(context + " " + prompt, choice)``, truncated to ``max_length``. The
+prompt is the example's question: COPA / XCOPA ``"What was the cause?"`` or ``"What was the
+effect?"`` (run_xcopa's ``f"{premise} What was the {question}?"``), SocialIQA its own question
+(``f"{context} {question}"``); tasks without a context (MedMCQA) or without a question
+(HellaSwag, CaseHOLD) put the one they have first. ``tests/test_protocol_golden.py`` compares
+the pairs and their input ids with run_xcopa's on the XCOPA fixture. The choices of a batch
+are flattened, scored by a linear layer on the first token, and regrouped per example; loss:
+cross-entropy over the choices; metric: accuracy.
 
 Mirror formats:
 - COPA / XCOPA jsonl: one JSON object per line with ``premise``, ``choice1``, ``choice2``,
@@ -31,7 +35,8 @@ from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
 from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
 
-COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What happened as a result?"}
+COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What was the effect?"}
+"""run_xcopa.py's ``What was the {question}?``, per COPA question."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,13 @@ def choices_from_hub(source: tuple, kind: str, data_dir: str = "hub") -> list[Ch
     return [e for e in out if e is not None]
 
 
+def first_segment(example: ChoiceExample) -> str:
+    """The first sequence of every choice's pair: the context, a space, the prompt (run_xcopa.py)."""
+    if example.context and example.prompt:
+        return f"{example.context} {example.prompt}"
+    return example.context or example.prompt
+
+
 class ChoiceHead(nn.Module):
     """One score per (context, choice) encoding, from its first token."""
     def __init__(self, hidden_size: int, dropout: float = 0.1):
@@ -177,8 +189,8 @@ class MultipleChoice:
         return replace(example, context=fn(example.context), choices=tuple(fn(c) for c in example.choices))
 
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
-        firsts = [e.context for e in examples for _ in e.choices]
-        seconds = [f"{e.prompt} {c}".strip() for e in examples for c in e.choices]
+        firsts = [first_segment(e) for e in examples for _ in e.choices]
+        seconds = [c for e in examples for c in e.choices]
         enc = tokenizer(firsts, seconds, truncation=True, max_length=cfg.max_length)
         feats, k = [], 0
         for i, e in enumerate(examples):
