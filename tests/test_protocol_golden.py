@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,71 @@ def test_choice_inputs_are_run_xcopa_pairs_and_ids(tokenizer):
             [[tuple(p) for p in w["pairs"]] for w in want], key
         feats = fam.encode(tok, examples, Encoding(128, 128, 64), train=False)
         assert [f["input_ids"] for f in feats] == [w["input_ids"] for w in want], key
+
+
+# ---- QA windows and decoding: squad.py's features, compute_predictions_logits' answers -----------
+
+def _qa_golden(name: str) -> dict:
+    import gzip
+
+    return json.loads(gzip.decompress((GOLDEN / "qa" / f"{name}.json.gz").read_bytes()).decode("utf-8"))
+
+
+QA_FILES = sorted(p.name[:-len(".json.gz")] for p in (GOLDEN / "qa").glob("features-*.json.gz"))
+
+
+@pytest.mark.parametrize("name", QA_FILES)
+def test_qa_windows_are_squad_py_features(name):
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family
+    from trainables.tasks.base import Encoding
+    from trainables.tasks.qa import read_squad_json
+
+    golden = _qa_golden(name)
+    tok_dir = "wordpiece-cased" if "-wordpiece-" in name else "sentencepiece-xlmr"
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / tok_dir))
+    lang = golden["input"].split(".")[-2]
+    examples = read_squad_json(ROOT / golden["input"])
+    train = golden["is_training"]
+    if train:  # SquadV1Processor's training examples: the first answer of each question
+        examples = [replace(e, answers=e.answers[:1]) for e in examples]
+    enc = Encoding(golden["max_seq_length"], golden["doc_stride"], golden["max_query_length"])
+    feats = family("qa").encode(tok, examples, enc, train=train)
+    want = golden["features"]
+    assert len(feats) == len(want), lang
+    mid = tok.num_special_tokens_to_add(pair=True) - 2  # [SEP] (BERT) or </s></s> (XLM-R) between
+    for f, g in zip(feats, want):
+        ex = golden["examples"][g["example_index"]]
+        ctx = golden["contexts"][ex["context"]]
+        assert examples[f["example"]].id == g["qas_id"]
+        doc = ctx["all_doc_ids"][g["start"]:g["start"] + g["paragraph_len"]]
+        ids = [tok.cls_token_id, *ex["query_ids"], *[tok.sep_token_id] * mid, *doc, tok.sep_token_id]
+        assert f["input_ids"] == ids and len(ids) == g["attention_length"]
+        lo, hi = g["doc_offset"], g["doc_offset"] + g["paragraph_len"]
+        assert f["word"][lo:hi] == ctx["tok_to_orig_index"][g["start"]:g["start"] + g["paragraph_len"]]
+        assert set(f["word"][:lo] + f["word"][hi:]) == {-1}
+        assert "".join(map(str, f["max_context"][lo:hi])) == g["token_is_max_context"]
+        if "token_type_ids" in f:
+            assert f["token_type_ids"] == [0] * lo + [1] * (len(ids) - lo)
+        if train:
+            assert (f["start_positions"], f["end_positions"]) == (g["start_position"], g["end_position"])
+
+
+@pytest.mark.parametrize("setting", ["benchmark", "small"])
+def test_qa_answers_are_compute_predictions_logits_answers(setting):
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import Encoding
+    from trainables.tasks.qa import read_squad_json
+
+    golden, features = _qa_golden(f"decode-wordpiece-{setting}-en"), _qa_golden(f"features-wordpiece-{setting}-en-eval")
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "wordpiece-cased"))
+    examples = read_squad_json(ROOT / features["input"])
+    enc = Encoding(features["max_seq_length"], features["doc_stride"], features["max_query_length"])
+    fam = family("qa")
+    feats = fam.encode(tok, examples, enc, train=False)
+    raw = _maker("qa").logits_for(len(feats), features["max_seq_length"])  # over every padded position
+    predictions = fam.decode(target_task("xquad"), examples, feats, raw)
+    assert predictions == golden["predictions"]

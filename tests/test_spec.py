@@ -335,3 +335,10 @@ def test_a_retrieval_layer_is_tatoebas_setting_only():
     assert spec.target.retrieval_layer == 6
     with pytest.raises(SpecError, match="a layer setting is Tatoeba's"):
         parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data", "retrieval_layer": 6}})
+
+
+def test_a_qa_doc_stride_longer_than_a_window_is_refused_before_ray():
+    base = {"name": "t", "target": {"task": "xquad", "data_dir": "hub"}, "intermediate": {"data_dir": "hub"}}
+    with pytest.raises(SpecError, match=r"training.doc_stride: 128 exceeds the context a QA window holds"):
+        parse_spec({**base, "training": {"max_length": 128}})  # 128 - 64 - 4 = 60 context tokens
+    assert parse_spec({**base, "training": {"max_length": 128, "doc_stride": 60}}).training.doc_stride == 60

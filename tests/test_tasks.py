@@ -134,7 +134,11 @@ def _oracle(task, fam, examples, f):
         text, s = e.answers[0]
         offs = f["offsets"]
         toks = [k for k, o in enumerate(offs) if o[0] >= 0 and o[0] < s + len(text) and o[1] > s]
-        if toks and offs[toks[0]][0] == s and offs[toks[-1]][1] == s + len(text):
+        unknown = any(f["pieces"][k] in ("[UNK]", "<unk>") for k in toks)  # the benchmark's decoding
+        # then answers the span's whole words (get_final_text cannot align an unknown token)
+        # and only in the window where the answer's start has its most context (the decoding rule)
+        if toks and not unknown and f["max_context"][toks[0]] and offs[toks[0]][0] == s and \
+                offs[toks[-1]][1] == s + len(text):
             start[toks[0]], end[toks[-1]] = 10.0, 10.0
         return start, end
     # retrieval: a basis vector per relevant candidate; a query is the sum of its relevant ones
@@ -157,7 +161,11 @@ def test_oracle_outputs_decode_to_a_perfect_score(key, lang, mirror_dir, demo_di
     main = {"classification": "accuracy", "multiple_choice": "accuracy", "tagging": "f1", "qa": "f1",
             "retrieval": "accuracy" if key == "tatoeba" else "map@20"}[fam.name]
     if fam.name == "qa":  # answers the tokenizer cannot isolate exactly are skipped by the oracle
-        assert score[main] > 90
+        marked = {f["example"] for f in feats if max(_oracle(task, fam, examples, f)[0]) > 0}
+        # the tiny model's 2,000-piece vocabulary lacks many Chinese and Cyrillic pieces: such answers
+        # hold an unknown token, which the benchmark's decoding answers with whole words
+        assert len(marked) > (0.8 if lang == "de" else 0.1) * len(examples)
+        assert all(preds[examples[i].id] == examples[i].answers[0][0] for i in marked)
     else:
         assert score[main] == pytest.approx(100.0)
     fam.write(task, lang, examples, preds, tmp_path / "p", tmp_path / "l")

@@ -29,6 +29,10 @@ from trainables.robust.base import RobustMethod
 from trainables.tasks import family, target_task
 from trainables.tasks.base import cached_features, source_stamp, tokenizer_fingerprint
 
+FEATURES_VERSION = 2
+"""In the feature-cache key; bumped when a family's encoding changes (2: the XTREME-R protocol
+encodings of QA windows, tagging's unknown words and multiple-choice pairs)."""
+
 
 class EvalSet:
     """One named evaluation set: which task/language, its examples and features."""
@@ -109,7 +113,8 @@ class StageData:
     def _features(self, examples, split: str, lang: str, train: bool, task=None, fam=None, source=None,
                   augment=None):
         task, fam = task or self.task, fam or self.family
-        key = {"v": 1, "augment": augment, "tokenizer": self.fingerprint, "family": fam.name, "task": task.key,
+        key = {"v": FEATURES_VERSION, "augment": augment, "tokenizer": self.fingerprint, "family": fam.name,
+               "task": task.key,
                "split": split, "lang": lang, "train": train, "encode": vars(self.enc),
                "source": source if source is not None else self._source(task, split, lang),
                "n": len(examples), "cap": [self.cfg.schedule.max_examples, self.cfg.seed] if train else None}

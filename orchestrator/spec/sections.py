@@ -244,7 +244,7 @@ class Training(_Strict):
     max_length: int = Field(default=128, ge=8)
     max_examples: int | None = Field(default=None, ge=1)
     doc_stride: int = Field(default=128, ge=1)
-    """QA: tokens of overlap between windows over a long context."""
+    """QA: the step, in sub-tokens, from one context window to the next (squad.py's meaning)."""
     max_query_length: int = Field(default=64, ge=1)
     """QA: questions are cut to this many tokens."""
     weight_decay: float = Field(default=0.01, ge=0)

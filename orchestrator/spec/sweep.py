@@ -89,6 +89,12 @@ class SweepSpec(_Strict):
         if longest is not None and self.training.max_length > longest:
             problems.append(f"training.max_length: {self.training.max_length} exceeds the {longest} positions "
                             f"of {self.model.name} (allowed: 8..{longest})")
+        t = self.training
+        if task and task.family == "qa" and t.doc_stride > t.max_length - t.max_query_length - 4:
+            problems.append(f"training.doc_stride: {t.doc_stride} exceeds the context a QA window holds "
+                            f"(max_length {t.max_length} - max_query_length {t.max_query_length} - up to 4 "
+                            f"special tokens = {t.max_length - t.max_query_length - 4}); windows would skip "
+                            f"context (allowed: 1..{max(1, t.max_length - t.max_query_length - 4)})")
         continuous = isinstance(self.training.learning_rate, Range) or any(
             isinstance(self.robust.magnitude(m), Range) for m in self.robust.methods)
         if self.search.samples_per_cell > 1 and not continuous:

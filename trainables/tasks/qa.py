@@ -1,15 +1,25 @@
 """Extractive QA (XQuAD, MLQA, TyDiQA-GoldP; SQuAD v1.1 as English training data).
 
-Inputs: ``tokenizer(question, context)`` with the question cut to ``max_query_length`` tokens
-and the context split into overlapping windows (``doc_stride`` tokens of overlap) so a long
-paragraph is read whole; offsets map tokens back to context characters (fast tokenizers).
-Training: a window holding the whole first gold answer points at it, any other window at the
-first token (no answer in this window). Head: a linear layer giving start and end logits.
+Inputs, as XTREME-R's ``third_party/processors/squad.py`` builds them (``qa_text``): the
+context is split into whitespace words, each word tokenized on its own; the question is
+tokenized whole and cut to ``max_query_length`` sub-tokens; window k holds the context
+sub-tokens from ``k x doc_stride`` (``doc_stride`` is the step between windows), as many as fit
+in ``max_length`` after the question and the special tokens, and windows are added until one
+reaches the end. Each window records, per position, its word (``word``, -1 outside the
+context), whether the position has its most context in this window (``max_context``), its
+sub-token string and character span. Training: the first answer is located in words, then in
+sub-tokens (the tightest span equal to the answer tokenized alone); a question whose answer
+text is not in its words is left out, and a window without the whole answer points at the
+first token. Head: a linear layer giving start and end logits, in fp32.
 
-Decoding: over every window of a question, the ``n_best`` highest start and end logits; a
-span is valid when both ends lie in the context, end >= start and it is at most
-``max_answer_length`` tokens long; the best start+end logit sum wins; the answer is the
-context's characters under the span. No valid span: the empty answer (which scores 0).
+Decoding, as ``compute_predictions_logits`` (SQuAD v1) does: over every window of a question,
+the ``N_BEST`` highest start and end logits; a pair is valid when both ends are context
+positions, the start has its most context in that window, end >= start and the span is at most
+``MAX_ANSWER_LENGTH`` sub-tokens; the best start + end sum wins; its text is the sub-tokens
+detokenized and aligned with the span's whole words (``qa_text.final_text``; the whole words
+where an unknown token or a normalised character prevents alignment). No valid pair: the
+answer ``"empty"``. ``tests/test_protocol_golden.py`` compares windows and answers with the
+benchmark's own on the XQuAD fixture, for a WordPiece and a SentencePiece tokenizer.
 
 Metric: SQuAD EM/F1; MLQA with its language-aware normalisation (``task.qa_normalization``).
 Mirror format: SQuAD v1.1 JSON (``{"data": [{"title", "paragraphs": [{"context", "qas":
@@ -28,6 +38,20 @@ from torch import nn
 from trainables.data import DataError, hub_rows, read_json_file
 from trainables.scoring.metrics import mlqa_em_f1, squad_em_f1
 from trainables.tasks.base import Encoding, pad_inputs
+from trainables.tasks.qa_text import (
+    Pieces,
+    Words,
+    answer_subtokens,
+    build_pair,
+    detokenize,
+    detokenize_style,
+    final_text,
+    is_max_context,
+    lower_cases,
+    pair_template,
+    split_words,
+    word_pieces,
+)
 
 N_BEST = 20
 MAX_ANSWER_LENGTH = 30
@@ -142,41 +166,63 @@ class ExtractiveQA:
         if not examples:
             return []
         room = cfg.max_length - cfg.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
-        if room < 2:
-            raise ValueError(f"max_length {cfg.max_length} leaves no room for the context after a question of "
-                             f"up to max_query_length {cfg.max_query_length} tokens")
-        stride = min(cfg.doc_stride, room - 1)  # the tokenizer needs stride < the context budget
-        qenc = tokenizer([e.question.lstrip() for e in examples], add_special_tokens=False,
-                         truncation=True, max_length=cfg.max_query_length, return_offsets_mapping=True)
-        questions = [e.question.lstrip()[:offs[-1][1]] if offs else e.question
-                     for e, offs in zip(examples, qenc["offset_mapping"])]
-        enc = tokenizer(questions, [e.context for e in examples], truncation="only_second",
-                        max_length=cfg.max_length, stride=stride,
-                        return_overflowing_tokens=True, return_offsets_mapping=True)
+        if cfg.doc_stride > room or room < 1:
+            raise ValueError(f"QA windows: doc_stride {cfg.doc_stride} exceeds the {room} context tokens a window "
+                             f"holds at max_length {cfg.max_length} after a question of max_query_length "
+                             f"{cfg.max_query_length} (windows would skip context)")
+        style, lower = detokenize_style(tokenizer), lower_cases(tokenizer)
+        contexts: dict[str, tuple[Words, Pieces]] = {}
+        queries = tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"]
         feats = []
-        for j in range(len(enc["input_ids"])):
-            i = enc["overflow_to_sample_mapping"][j]
-            seq = enc.sequence_ids(j)
-            offsets = [list(o) if s == 1 else [-1, -1] for o, s in zip(enc["offset_mapping"][j], seq)]
-            f = {k: list(enc[k][j]) for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc}
-            f.update(example=i, offsets=offsets)
+        for i, e in enumerate(examples):
+            if e.context not in contexts:
+                words = split_words(e.context)
+                contexts[e.context] = (words, word_pieces(tokenizer, e.context, words))
+            words, pieces = contexts[e.context]
+            answer = None
             if train:
-                f["start_positions"], f["end_positions"] = self._target(examples[i], offsets)
-            feats.append(f)
+                if not e.answers:
+                    continue
+                answer = answer_subtokens(tokenizer, words, pieces, *e.answers[0])
+                if answer is None:  # squad.py: "Could not find answer", the example is left out
+                    continue
+            feats.extend(self._windows(tokenizer, i, queries[i][:cfg.max_query_length], pieces, cfg, answer,
+                                       style, lower))
         return feats
 
     @staticmethod
-    def _target(example: QAExample, offsets) -> tuple[int, int]:
-        if not example.answers:
-            return 0, 0
-        text, start = example.answers[0]
-        end = start + len(text)
-        ctx = [k for k, o in enumerate(offsets) if o[0] >= 0]
-        if not ctx or offsets[ctx[0]][0] > start or offsets[ctx[-1]][1] < end:
-            return 0, 0
-        s = next(k for k in ctx if offsets[k][1] > start)
-        e = next(k for k in reversed(ctx) if offsets[k][0] < end)
-        return s, e
+    def _windows(tokenizer, example: int, query: list[int], pieces: Pieces, cfg: Encoding,
+                 answer: tuple[int, int] | None, style: str, lower: bool) -> list[dict]:
+        """squad.py's windows: window k holds the sub-tokens from k x doc_stride, as many as fit;
+        a new one starts while the last one did not reach the end."""
+        n = len(pieces.ids)
+        room = cfg.max_length - len(query) - tokenizer.num_special_tokens_to_add(pair=True)
+        starts = [0]
+        while starts[-1] + room < n:
+            starts.append(starts[-1] + cfg.doc_stride)
+        lengths = [min(room, n - s) for s in starts]
+        template = pair_template(tokenizer)
+        out = []
+        for k, (s, length) in enumerate(zip(starts, lengths)):
+            doc = list(pieces.ids[s:s + length])
+            ids, types, doc_offset = build_pair(template, query, doc)
+            f = {"input_ids": ids, "attention_mask": [1] * len(ids), "example": example}
+            if "token_type_ids" in tokenizer.model_input_names:
+                f["token_type_ids"] = types
+            pad = [-1] * doc_offset, [-1] * (len(ids) - doc_offset - length)
+            f["word"] = pad[0] + list(pieces.word[s:s + length]) + pad[1]
+            f["offsets"] = [[-1, -1]] * doc_offset + [list(x) for x in pieces.spans[s:s + length]] + \
+                [[-1, -1]] * len(pad[1])
+            f["max_context"] = [0] * doc_offset + [int(is_max_context(starts, lengths, k, s + j))
+                                                   for j in range(length)] + [0] * len(pad[1])
+            f["pieces"] = [""] * doc_offset + list(pieces.tokens[s:s + length]) + [""] * len(pad[1])
+            f["detokenize"], f["lower_case"] = style, lower
+            if answer is not None:  # a window without the whole answer points at the first token
+                inside = s <= answer[0] and answer[1] <= s + length - 1
+                f["start_positions"] = answer[0] - s + doc_offset if inside else 0
+                f["end_positions"] = answer[1] - s + doc_offset if inside else 0
+            out.append(f)
+        return out
 
     def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
         batch = pad_inputs(features, pad_id)
@@ -198,19 +244,32 @@ class ExtractiveQA:
         return [(rows[b, :n, 0].tolist(), rows[b, :n, 1].tolist()) for b, n in enumerate(lengths)]
 
     def decode(self, task, examples, features, raw) -> dict[str, str]:
-        best: dict[int, tuple[float, str]] = {}
+        """compute_predictions_logits (SQuAD v1): per question, over all its windows, the
+        ``N_BEST`` highest start and end logits; a pair is kept when both ends are context
+        sub-tokens of the window, the start is there in its best context (``max_context``),
+        end >= start and it spans at most ``MAX_ANSWER_LENGTH`` sub-tokens; the best start +
+        end sum wins (the first on ties) and becomes text as ``qa_text.final_text`` says. No
+        valid pair: ``"empty"``, as the benchmark writes it."""
+        best: dict[int, tuple[float, dict, int, int]] = {}
         for f, (start_logits, end_logits) in zip(features, raw):
-            offsets, e = f["offsets"], examples[f["example"]]
+            n, word, ctx = len(f["input_ids"]), f["word"], f["max_context"]
             starts = sorted(range(len(start_logits)), key=lambda k: -start_logits[k])[:N_BEST]
             ends = sorted(range(len(end_logits)), key=lambda k: -end_logits[k])[:N_BEST]
             for s in starts:
                 for t in ends:
-                    if offsets[s][0] < 0 or offsets[t][0] < 0 or t < s or t - s + 1 > MAX_ANSWER_LENGTH:
+                    if s >= n or t >= n or word[s] < 0 or word[t] < 0 or not ctx[s] or t < s \
+                            or t - s + 1 > MAX_ANSWER_LENGTH:
                         continue
                     score = start_logits[s] + end_logits[t]
                     if f["example"] not in best or score > best[f["example"]][0]:
-                        best[f["example"]] = (score, e.context[offsets[s][0]:offsets[t][1]])
-        return {e.id: best[i][1] if i in best else "" for i, e in enumerate(examples)}
+                        best[f["example"]] = (score, f, s, t)
+        return {e.id: self._text(e, *best[i][1:]) if i in best else "empty" for i, e in enumerate(examples)}
+
+    @staticmethod
+    def _text(example: QAExample, f: dict, s: int, t: int) -> str:
+        words = split_words(example.context).words
+        pred = " ".join(detokenize(list(f["pieces"][s:t + 1]), f["detokenize"]).split())
+        return final_text(pred, " ".join(words[f["word"][s]:f["word"][t] + 1]), bool(f["lower_case"]))
 
     def score(self, task, lang, examples, predictions) -> dict[str, float]:
         doc = squad_document(examples)["data"]
