@@ -4,7 +4,9 @@ Inputs: the words of a sentence, sub-word tokenised (``is_split_into_words``); t
 word sits on its first sub-token, every other position is ignored (-100). A sentence longer
 than ``max_length`` sub-tokens is cut at word boundaries into consecutive windows, so every
 word gets a prediction (nothing is truncated away before scoring). A word the tokenizer maps
-to no token at all gets the task's first label (``O`` / ``NOUN``), as it has no position.
+to no token at all is read as the tokenizer's unknown token, so the model tags it (XTREME-R's
+``utils_tag.py``); only a tokenizer without an unknown token leaves such a word the task's
+first label (``O`` / ``NOUN``).
 
 Head: dropout + linear per token; loss: cross-entropy over first sub-tokens; metric: seqeval
 chunk F1 (also for POS, as the official evaluator does).
@@ -157,12 +159,17 @@ class TokenTagging:
         # sub-token count of every word, from one batched call over all words
         words = [w for e in examples for w in e.tokens]
         counts = [len(ids) for ids in tokenizer(words, add_special_tokens=False)["input_ids"]] if words else []
+        unk = tokenizer.unk_token
         feats, k = [], 0
         for i, e in enumerate(examples):
             c = counts[k:k + len(e.tokens)]
             k += len(e.tokens)
+            # a word the tokenizer maps to nothing (a lone combining mark, a zero-width character)
+            # is read as the unknown token and tagged by the model, as utils_tag.py does
+            words = [w if n or unk is None else unk for w, n in zip(e.tokens, c)]
+            c = [n or 1 for n in c]
             for start, end in _windows(c, budget):
-                enc = tokenizer(list(e.tokens[start:end]), is_split_into_words=True,
+                enc = tokenizer(words[start:end], is_split_into_words=True,
                                 truncation=True, max_length=cfg.max_length)
                 first, labels, seen = [-1] * (end - start), [], set()
                 for pos, w in enumerate(enc.word_ids()):
