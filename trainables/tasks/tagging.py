@@ -12,9 +12,10 @@ Head: dropout + linear per token; loss: cross-entropy over first sub-tokens; met
 chunk F1 (also for POS, as the official evaluator does).
 
 Mirror formats:
-- CoNLL-U (UD): ``#`` comments skipped; multiword-token lines (``3-4``) skipped in favour of
-  their syntactic words, as are empty nodes (``5.1``); the UPOS column must be one of the 17
-  UPOS tags; a blank line ends a sentence.
+- CoNLL-U (UD), read as XTREME-R prepares it (``trainables.tasks.ud``): multiword tokens fused
+  into their surface form with the span head's UPOS, empty nodes and comments dropped, text-less
+  sentences dropped, U+200C and spaces inside forms removed; the UPOS column must be one of the
+  17 UPOS tags; a blank line ends a sentence.
 - PAN-X (``lang:token<TAB>TAG``), as the WikiANN split XTREME uses ships it; the ``lang:``
   prefix is dropped; a blank line ends a sentence.
 Official prediction layout: one tag per line, a blank line after each sentence.
@@ -31,6 +32,7 @@ from torch import nn
 from trainables.data import DataError, hub_rows
 from trainables.scoring.metrics import seqeval_f1
 from trainables.tasks.base import Encoding, pad_inputs, pad_sequences
+from trainables.tasks.ud import read_ud_sentences
 
 IGNORE = -100
 
@@ -74,19 +76,6 @@ def _read_sentences(path: str | Path, labels: tuple[str, ...], word) -> list[Tag
     return out
 
 
-def _conllu_word(line: str, where: str):
-    if line.startswith("#"):
-        return None
-    cols = line.split("\t")
-    if len(cols) != 10:
-        raise DataError(f"{where}: a CoNLL-U word line has 10 tab-separated columns, found {len(cols)}")
-    if "-" in cols[0] or "." in cols[0]:  # multiword token / empty node
-        return None
-    if not cols[0].isdigit():
-        raise DataError(f"{where}: bad word id '{cols[0]}'")
-    return cols[1], cols[3]
-
-
 def _panx_word(line: str, where: str):
     cols = line.split("\t")
     if len(cols) != 2:
@@ -94,9 +83,16 @@ def _panx_word(line: str, where: str):
     return (cols[0].split(":", 1)[1] if ":" in cols[0] else cols[0]), cols[1]
 
 
-def read_conllu(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
-    """The sentences of a CoNLL-U file with their UPOS tags; errors name the file and line."""
-    return _read_sentences(path, labels, _conllu_word)
+def read_conllu(path: str | Path, labels: tuple[str, ...], lang: str = "default") -> list[TagExample]:
+    """The sentences of a CoNLL-U file with their UPOS tags, as the benchmark prepares them
+    (``trainables.tasks.ud``; ``lang`` picks the converter's POS precedence list); errors name the
+    file and line."""
+    index = {t: i for i, t in enumerate(labels)}
+    out = [TagExample(tuple(f for f, _, _ in s), tuple(_check_tag(t, index, where) for _, t, where in s))
+           for s in read_ud_sentences(path, lang)]
+    if not out:
+        raise DataError(f"{path}: no sentences")
+    return out
 
 
 def read_panx(path: str | Path, labels: tuple[str, ...]) -> list[TagExample]:
@@ -147,8 +143,10 @@ class TokenTagging:
     def load(self, task, split: str, lang: str, data_dir: str) -> list[TagExample]:
         if task.from_hub(data_dir, split, lang):
             return tags_from_hub(task.hub_source(split, lang), *task.hub_fields[:2], task.labels, data_dir)
-        reader = read_conllu if task.mirror_format == "conllu" else read_panx
-        return [e for path in task.mirror_paths(data_dir, split, lang) for e in reader(path, task.labels)]
+        paths = task.mirror_paths(data_dir, split, lang)
+        if task.mirror_format == "conllu":
+            return [e for path in paths for e in read_conllu(path, task.labels, lang)]
+        return [e for path in paths for e in read_panx(path, task.labels)]
 
     def augment(self, example, fn):
         """RS-DA: every word, one for one (tags stay aligned) rewritten by ``fn`` (text -> text)."""
