@@ -224,7 +224,8 @@ _ENTRIES = [
              "dev": ("google/xtreme", "udpos.English", "validation"),
              "test": ("google/xtreme", "udpos.{Name}", "test")},
         hub_fields=("tokens", "pos_tags"), group="tagging",
-        protocol=_TAG, source="Universal Dependencies 2.5 treebanks (2.7 for lt, pl, uk, wo, ro), all treebanks of a language"),
+        protocol=_TAG,
+        source="Universal Dependencies 2.5 treebanks (2.7 for lt, pl, uk, wo, ro), all treebanks of a language"),
     TargetTask(
         "panx", "tagging", _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
                                   "es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,lt,pa,gu,ro"),
