@@ -264,3 +264,23 @@ def test_ud_sentences_are_what_the_benchmarks_conversion_writes(name, source, la
     got = [list(zip(e.tokens, (task.labels[t] for t in e.tags)))
            for e in read_conllu(ROOT / "tests" / "fixtures" / source, task.labels, lang)]
     assert got == _tsv_sentences(GOLDEN / "udpos" / f"{name}.tsv")
+
+
+# ---- tagging: a word without sub-tokens is read as the unknown token and tagged --------------------
+
+def test_tagging_features_are_utils_tag_features_words_without_pieces_included():
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import Encoding
+    from trainables.tasks.tagging import TagExample
+
+    maker = _maker("tagging")
+    labels = target_task("udpos").labels
+    examples = [TagExample(tuple(w for w, _ in s), tuple(labels.index(t) for _, t in s)) for s in maker.sentences()]
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "wordpiece-cased"))
+    feats = family("tagging").encode(tok, examples, Encoding(maker.MAX_SEQ_LENGTH, 128, 64), train=True)
+    golden = _golden("tagging", "features-wordpiece.json")
+    assert [f["input_ids"] for f in feats] == [g["input_ids"] for g in golden]
+    assert [f["labels"] for f in feats] == [g["label_ids"] for g in golden]
+    assert any(tok.unk_token_id in g["input_ids"][-5:] for g in golden)  # the words without pieces
