@@ -31,3 +31,34 @@ def mirror_dir(tmp_path_factory) -> Path:
     from mirror import build_mirror
 
     return build_mirror(tmp_path_factory.mktemp("mirror"))
+
+
+def build_checkpoint(kind: str, out: Path) -> str:
+    """A tiny checkpoint in a real model's format, saved and loaded as one: ``mbert`` (BERT, cased
+    WordPiece, token type ids) or ``xlmr`` (XLM-R, SentencePiece, no token type ids), with the
+    fixture tokenizers of ``tests/fixtures/tokenizers``; random weights."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
+
+    tok = AutoTokenizer.from_pretrained(str(FIXTURES / "tokenizers" / (
+        "wordpiece-cased" if kind == "mbert" else "sentencepiece-xlmr")))
+    small = dict(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64)
+    torch.manual_seed(0)
+    if kind == "mbert":
+        model = BertModel(BertConfig(**small, max_position_embeddings=256), add_pooling_layer=False)
+    else:
+        model = XLMRobertaModel(XLMRobertaConfig(**small, max_position_embeddings=258, type_vocab_size=1,
+                                                 pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                                                 eos_token_id=tok.eos_token_id), add_pooling_layer=False)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session", params=["builtin", "mbert", "xlmr"])
+def checkpoint(request, tiny_model, tmp_path_factory) -> str:
+    """The built-in tiny model, and tiny mBERT- and XLM-R-format checkpoints built on the spot."""
+    if request.param == "builtin":
+        return tiny_model
+    return build_checkpoint(request.param, tmp_path_factory.mktemp(request.param))

@@ -61,7 +61,9 @@ def _one_step(fam, task, examples, tok, tiny_model) -> None:
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_every_family_end_to_end(name, mirror_dir, demo_dir, tiny_model, tmp_path):
+def test_every_family_end_to_end(name, mirror_dir, demo_dir, checkpoint, tmp_path):
+    """Every family, with the built-in model and with mBERT- and XLM-R-format checkpoints."""
+    tiny_model = checkpoint
     fam = family(name)
     assert isinstance(fam, TaskFamily) and fam.name == name
     key, lang = _representative(name, mirror_dir)
