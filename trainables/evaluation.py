@@ -179,7 +179,8 @@ def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, devic
     metrics, predictions = score_sets(fam, data.final, raws)
     if data.pairs:  # generalized cross-lingual transfer: every pair, its mean, and per first language
         pair_metrics, _ = score_sets(fam, data.pairs, raws)
-        metrics.update(generalized_metrics(target.key, data.final, data.pairs, {**metrics, **pair_metrics}))
+        metrics.update(pair_metrics)
+        metrics.update(generalized_metrics(target.key, data.final, data.pairs, metrics))
     per_language = {s.lang: {m.rsplit("/", 1)[1]: v for m, v in metrics.items() if m.startswith(s.name + "/")}
                     for s in data.final}
     avg, score = task_summary(per_language, qa=target.family == "qa")
