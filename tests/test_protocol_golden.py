@@ -240,19 +240,6 @@ def test_qa_answers_are_compute_predictions_logits_answers(setting):
 
 # ---- UD-POS: fused multiword tokens, text-less sentences dropped, U+200C and inner spaces removed --
 
-def _tsv_sentences(path: Path) -> list[list[tuple[str, str]]]:
-    """utils_preprocess.py's train-format output: word<TAB>tag lines, a blank line between sentences."""
-    out, cur = [], []
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if line:
-            word, tag = line.split("\t")
-            cur.append((word, tag))
-        elif cur:
-            out.append(cur)
-            cur = []
-    return out + ([cur] if cur else [])
-
-
 @pytest.mark.parametrize("name, source, lang", [
     ("en", "udpos/en-test.conllu", "en"), ("wo", "udpos/wo-test.conllu", "wo"),
     ("yo", "udpos/yo-test.conllu", "yo"), ("synthetic", "udpos-synthetic/synthetic-ud-train.conllu", "ar")])
@@ -263,7 +250,7 @@ def test_ud_sentences_are_what_the_benchmarks_conversion_writes(name, source, la
     task = target_task("udpos")
     got = [list(zip(e.tokens, (task.labels[t] for t in e.tags)))
            for e in read_conllu(ROOT / "tests" / "fixtures" / source, task.labels, lang)]
-    assert got == _tsv_sentences(GOLDEN / "udpos" / f"{name}.tsv")
+    assert got == _maker("tagging").sentences(GOLDEN / "udpos" / f"{name}.tsv")
 
 
 # ---- tagging: a word without sub-tokens is read as the unknown token and tagged --------------------

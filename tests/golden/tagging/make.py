@@ -23,10 +23,10 @@ ROOT = HERE.parents[2]
 MAX_SEQ_LENGTH = 128
 
 
-def sentences() -> list[list[tuple[str, str]]]:
-    """``sentences.tsv`` as (word, tag) lists."""
+def sentences(path: Path = HERE / "sentences.tsv") -> list[list[tuple[str, str]]]:
+    """A word<TAB>tag file (``sentences.tsv``; utils_preprocess.py's train format) as (word, tag) lists."""
     out, cur = [], []
-    for line in (HERE / "sentences.tsv").read_text(encoding="utf-8").split("\n"):
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if line:
             w, t = line.split("\t")
             cur.append((w, t))
