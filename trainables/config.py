@@ -87,7 +87,7 @@ class Encoding(_Plain):
     """How examples become model inputs (the feature cache's key holds all of it)."""
     max_length: int
     doc_stride: int
-    """QA: tokens of overlap between windows over a long context."""
+    """QA: the step, in sub-tokens, from one context window to the next (squad.py)."""
     max_query_length: int
 
 
