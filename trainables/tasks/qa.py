@@ -165,12 +165,14 @@ class ExtractiveQA:
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if not examples:
             return []
-        room = cfg.max_length - cfg.max_query_length - tokenizer.num_special_tokens_to_add(pair=True)
+        specials = tokenizer.num_special_tokens_to_add(pair=True)
+        room = cfg.max_length - cfg.max_query_length - specials
         if cfg.doc_stride > room or room < 1:
             raise ValueError(f"QA windows: doc_stride {cfg.doc_stride} exceeds the {room} context tokens a window "
                              f"holds at max_length {cfg.max_length} after a question of max_query_length "
                              f"{cfg.max_query_length} (windows would skip context)")
         style, lower = detokenize_style(tokenizer), lower_cases(tokenizer)
+        template, with_types = pair_template(tokenizer), "token_type_ids" in tokenizer.model_input_names
         contexts: dict[str, tuple[Words, Pieces]] = {}
         queries = tokenizer([e.question for e in examples], add_special_tokens=False)["input_ids"]
         feats = []
@@ -186,28 +188,28 @@ class ExtractiveQA:
                 answer = answer_subtokens(tokenizer, words, pieces, *e.answers[0])
                 if answer is None:  # squad.py: "Could not find answer", the example is left out
                     continue
-            feats.extend(self._windows(tokenizer, i, queries[i][:cfg.max_query_length], pieces, cfg, answer,
-                                       style, lower))
+            feats.extend(self._windows(template, specials, with_types, i, queries[i][:cfg.max_query_length], pieces,
+                                       cfg, answer, style, lower))
         return feats
 
     @staticmethod
-    def _windows(tokenizer, example: int, query: list[int], pieces: Pieces, cfg: Encoding,
-                 answer: tuple[int, int] | None, style: str, lower: bool) -> list[dict]:
+    def _windows(template, specials: int, with_types: bool, example: int, query: list[int], pieces: Pieces,
+                 cfg: Encoding, answer: tuple[int, int] | None, style: str, lower: bool) -> list[dict]:
         """squad.py's windows: window k holds the sub-tokens from k x doc_stride, as many as fit;
-        a new one starts while the last one did not reach the end."""
+        a new one starts while the last one did not reach the end. ``template`` is the
+        tokenizer's ``pair_template``, ``specials`` how many special tokens a pair adds."""
         n = len(pieces.ids)
-        room = cfg.max_length - len(query) - tokenizer.num_special_tokens_to_add(pair=True)
+        room = cfg.max_length - len(query) - specials
         starts = [0]
         while starts[-1] + room < n:
             starts.append(starts[-1] + cfg.doc_stride)
         lengths = [min(room, n - s) for s in starts]
-        template = pair_template(tokenizer)
         out = []
         for k, (s, length) in enumerate(zip(starts, lengths)):
             doc = list(pieces.ids[s:s + length])
             ids, types, doc_offset = build_pair(template, query, doc)
             f = {"input_ids": ids, "attention_mask": [1] * len(ids), "example": example}
-            if "token_type_ids" in tokenizer.model_input_names:
+            if with_types:
                 f["token_type_ids"] = types
             pad = [-1] * doc_offset, [-1] * (len(ids) - doc_offset - length)
             f["word"] = pad[0] + list(pieces.word[s:s + length]) + pad[1]

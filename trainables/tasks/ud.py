@@ -58,11 +58,9 @@ def _ancestors(parents: dict[int, set[int]], node: int) -> int:
     return len(seen)
 
 
-def span_head(sentence: _Sentence, first: int, last: int, lang: str) -> int:
-    """The word of a multiword token whose UPOS the fused token takes (see the module docstring)."""
-    parents: dict[int, set[int]] = {}
-    for h, d in sentence.edges:
-        parents.setdefault(d, set()).add(h)
+def span_head(sentence: _Sentence, parents: dict[int, set[int]], first: int, last: int, lang: str) -> int:
+    """The word of a multiword token whose UPOS the fused token takes (see the module docstring);
+    ``parents`` maps a word to the heads of its edges."""
     span = list(range(first, last + 1))
     depth = [_ancestors(parents, x) for x in span]
     top = [x for x, d in zip(span, depth) if d == min(depth)]
@@ -76,11 +74,14 @@ def span_head(sentence: _Sentence, first: int, last: int, lang: str) -> int:
 def _tokens(sentence: _Sentence, lang: str, where: str) -> list[tuple[str, str, int]]:
     """The sentence's (form, upos, line) after fusing its multiword tokens."""
     replace, skip = {}, set()
+    parents: dict[int, set[int]] = {}
+    for h, d in sentence.edges:
+        parents.setdefault(d, set()).add(h)
     for first, last, form in sentence.spans:
         ids = range(first, last + 1)
         if not all(i in sentence.words for i in ids):
             raise DataError(f"{where}: multiword token {first}-{last} covers a word the sentence lacks")
-        head = span_head(sentence, first, last, lang)
+        head = span_head(sentence, parents, first, last, lang)
         replace[head] = (form, sentence.words[head][1], sentence.words[head][2])
         skip.update(i for i in ids if i != head)
     return [replace.get(i, sentence.words[i]) for i in sorted(sentence.words) if i not in skip]
