@@ -56,7 +56,7 @@ def gpu_mfu(device: torch.device, compile_: bool = False, size: dict | None = No
     torch.manual_seed(0)
     encoder = XLMRobertaModel(config, add_pooling_layer=False)
     fam, task = family("classification"), target_task("xnli")
-    model = TaskModel(encoder, fam.head(config.hidden_size, task)).to(device)
+    model = TaskModel(encoder, fam.head(encoder, task)).to(device)
     if compile_:
         encoder.compile(dynamic=False)
     amp = perf.autocast_dtype("bf16", device)

@@ -78,7 +78,7 @@ class Setup:
     def model(self, attention: str = "sdpa") -> TaskModel:
         torch.manual_seed(0)
         encoder = load_encoder(self.model_dir, attention=attention)
-        return TaskModel(encoder, self.fam.head(encoder.config.hidden_size, self.task)).to(self.device)
+        return TaskModel(encoder, self.fam.head(encoder, self.task)).to(self.device)
 
     def sync(self) -> None:
         if self.device.type == "cuda":

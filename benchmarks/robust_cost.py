@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     encoder = BertModel(BertConfig(vocab_size=30000, **size), add_pooling_layer=False)
     fam = family("classification")
-    model = TaskModel(encoder, fam.head(encoder.config.hidden_size, target_task("xnli"))).to(args.device)
+    model = TaskModel(encoder, fam.head(encoder, target_task("xnli"))).to(args.device)
     batch = {"input_ids": torch.randint(5, 30000, (batch_size, length)),
              "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
              "token_type_ids": torch.zeros(batch_size, length, dtype=torch.long),

@@ -46,11 +46,11 @@ def build_checkpoint(kind: str, out: Path) -> str:
                  intermediate_size=64)
     torch.manual_seed(0)
     if kind == "mbert":
-        model = BertModel(BertConfig(**small, max_position_embeddings=256), add_pooling_layer=False)
+        model = BertModel(BertConfig(**small, max_position_embeddings=256))  # pooler kept, as in mBERT
     else:
         model = XLMRobertaModel(XLMRobertaConfig(**small, max_position_embeddings=258, type_vocab_size=1,
                                                  pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                                                 eos_token_id=tok.eos_token_id), add_pooling_layer=False)
+                                                 eos_token_id=tok.eos_token_id))  # pooler kept, as in XLM-R
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return str(out)

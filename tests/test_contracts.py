@@ -52,7 +52,7 @@ def _representative(name: str, root) -> tuple[str, str]:
 def _one_step(fam, task, examples, tok, tiny_model) -> None:
     feats = fam.encode(tok, examples[:8], ENC, train=True)
     encoder = load_encoder(tiny_model)
-    model = TaskModel(encoder, fam.head(encoder.config.hidden_size, task))
+    model = TaskModel(encoder, fam.head(encoder, task))
     batch = fam.collate(feats[:4], tok.pad_token_id)
     loss = fam.loss(model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}),
                     batch)
@@ -77,7 +77,7 @@ def test_every_family_end_to_end(name, mirror_dir, demo_dir, checkpoint, tmp_pat
     examples = fam.load(task, "test", lang, str(mirror_dir))
     feats = fam.encode(tok, examples, ENC, train=False)
     encoder = load_encoder(tiny_model)
-    model = TaskModel(encoder, fam.head(encoder.config.hidden_size, task)).eval()
+    model = TaskModel(encoder, fam.head(encoder, task)).eval()
     raw = []
     with torch.no_grad():
         for i in range(0, len(feats), 16):
@@ -117,7 +117,7 @@ def test_every_catalogue_entry_resolves(key, demo_dir, tiny_model):
     assert entry.hub or entry.mirror or entry.notes, f"{key}: no source and no note on how to get it"
     task = entry.task
     fam = family(task.family)
-    assert isinstance(fam.head(16, task), torch.nn.Module)
+    assert isinstance(fam.head(load_encoder(tiny_model), task), torch.nn.Module)
     if entry.demo:
         _one_step(fam, task, fam.load(task, "train", "en", str(demo_dir)), load_tokenizer(tiny_model), tiny_model)
 

@@ -23,7 +23,7 @@ CLS = family("classification")
 
 def load_classifier(path, n):
     encoder = load_encoder(path)
-    return TaskModel(encoder, CLS.head(encoder.config.hidden_size, target_task("xnli")))
+    return TaskModel(encoder, CLS.head(encoder, target_task("xnli")))
 
 
 def _load(split, lang, demo_dir):
@@ -99,7 +99,9 @@ def test_tiny_model_loads_through_from_pretrained(tiny_model, demo_dir):
     labels = batch.pop("labels")
     logits = model(**batch)
     assert logits.shape == (8, 3) and labels.shape == (8,)
-    assert not any("pooler" in n for n, _ in model.named_parameters())  # DDP-safe: no unused
+    torch.nn.functional.cross_entropy(logits, labels).backward()  # DDP-safe: every trainable parameter is used
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert model.encoder.pooler.dense.weight.grad is not None  # BERT's classifier reads the pooler
 
 
 def _batch(tiny_model, demo_dir, n=16):

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from orchestrator.space import Cell, run_config, trial_choices
 from orchestrator.spec import parse_spec
 from trainables.executors import TrainExecutor
+from trainables.models import BUILTIN_BUILD
 from trainables.trial import finetune_config
 
 pytestmark = pytest.mark.integration
@@ -60,5 +61,5 @@ def test_two_worker_ddp_stage_is_bit_for_bit_reproducible(local_ray, tmp_path, m
     assert m1["select/best_epoch"] in (1, 2)  # best-dev selection agreed across both ranks
     assert any(k.startswith("robust/") for k in keys) and "train/loss" in keys
     assert {k: m1[k] for k in keys} == {k: m2[k] for k in keys}
-    base = load_file(f"{tmp_path}/assets/models/tiny-bert/model.safetensors")
+    base = load_file(f"{tmp_path}/assets/models/tiny-bert-v{BUILTIN_BUILD}/model.safetensors")
     assert any(not torch.equal(base[k], w1[k]) for k in base if k in w1)  # it did train

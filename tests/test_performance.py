@@ -48,7 +48,7 @@ def trained(tiny_model, demo_dir, tmp_path_factory):
 
 def _model(ckpt: Path, attention: str) -> TaskModel:
     encoder = load_encoder(str(ckpt / "encoder"), attention=attention)
-    model = TaskModel(encoder, family("classification").head(encoder.config.hidden_size, target_task("xnli")))
+    model = TaskModel(encoder, family("classification").head(encoder, target_task("xnli")))
     model.head.load_state_dict(torch.load(ckpt / "head.pt", weights_only=True))
     return model.eval()
 
@@ -120,7 +120,7 @@ def test_a_training_step_is_the_same_with_dynamic_and_full_padding(tiny_model, d
     for attention, width in (("sdpa", None), ("eager", 64)):
         torch.manual_seed(0)
         enc = load_encoder(tiny_model, attention=attention)
-        model = TaskModel(enc, fam.head(enc.config.hidden_size, task)).eval()
+        model = TaskModel(enc, fam.head(enc, task)).eval()
         batch = fam.collate(feats, tok.pad_token_id)
         if width:
             pad = width - batch["input_ids"].shape[1]

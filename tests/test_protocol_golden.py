@@ -47,7 +47,10 @@ def test_weight_decay_spares_biases_and_layernorm_as_the_benchmark_does(kind):
     opt = build_optimizer(model, 1e-3, 0.01, torch.device("cpu"))
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)]: g["weight_decay"] > 0 for g in opt.param_groups for p in g["params"]}
-    assert decayed == golden
+    # XLM-R's classifier does not read the pooler: the benchmark's optimiser holds it but it never
+    # gets a gradient (so neither a step nor decay); here it is frozen and left out
+    unread = {n for n in golden if n.startswith("encoder.pooler.")} if kind == "xlm-roberta" else set()
+    assert decayed == {n: v for n, v in golden.items() if n not in unread}
     assert sum(golden.values()) and not all(golden.values())  # both groups are populated
 
 
@@ -271,3 +274,167 @@ def test_tagging_features_are_utils_tag_features_words_without_pieces_included()
     assert [f["input_ids"] for f in feats] == [g["input_ids"] for g in golden]
     assert [f["labels"] for f in feats] == [g["label_ids"] for g in golden]
     assert any(tok.unk_token_id in g["input_ids"][-5:] for g in golden)  # the words without pieces
+
+
+# ---- heads: the model classes the benchmark's scripts instantiate, run here on the same weights ----
+# run_classify.py / run_xcopa.py put transformers' *ForSequenceClassification / *ForMultipleChoice
+# on the checkpoint; bert.py's BertForRetrieval reads the pooled output. The reference is those
+# classes themselves, loaded from the same checkpoint; only their new layers' weights are copied.
+
+def _head_batch(path: str, pairs: list[tuple[str, str]]) -> dict:
+    from trainables.models import load_tokenizer
+
+    tok = load_tokenizer(path)
+    return dict(tok([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt"))
+
+
+_PAIRS = [("The cat sat on the mat.", "A cat is sitting."), ("Der Hund schläft.", "Il pleut.")]
+
+
+@pytest.mark.parametrize("kind", ["mbert", "xlmr"])
+def test_classification_head_is_the_benchmarks_sequence_classifier(kind, tmp_path):
+    from conftest import build_checkpoint
+    from transformers import AutoModelForSequenceClassification
+
+    from trainables.models import load_encoder
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import TaskModel
+
+    path = build_checkpoint(kind, tmp_path / kind)
+    ref = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3).eval()
+    encoder = load_encoder(path)
+    model = TaskModel(encoder, family("classification").head(encoder, target_task("xnli"))).eval()
+    new = {k.removeprefix("classifier."): v for k, v in ref.state_dict().items() if k.startswith("classifier.")}
+    if kind == "mbert":  # BERT: pooler (from the checkpoint), dropout, linear
+        model.head.linear.load_state_dict(new)
+    else:  # XLM-R: RobertaClassificationHead on <s>; the checkpoint's pooler unused and frozen
+        model.head.load_state_dict(new)
+        assert not any(p.requires_grad for p in encoder.pooler.parameters())
+    batch = _head_batch(path, _PAIRS)
+    with torch.no_grad():
+        assert torch.allclose(model(**batch), ref(**batch).logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mbert", "xlmr"])
+def test_multiple_choice_head_scores_the_pooled_output(kind, tmp_path):
+    from conftest import build_checkpoint
+    from transformers import AutoModelForMultipleChoice
+
+    from trainables.models import load_encoder
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import TaskModel
+
+    path = build_checkpoint(kind, tmp_path / kind)
+    ref = AutoModelForMultipleChoice.from_pretrained(path).eval()
+    encoder = load_encoder(path)
+    model = TaskModel(encoder, family("multiple_choice").head(encoder, target_task("xcopa"))).eval()
+    model.head.linear.load_state_dict(ref.classifier.state_dict())
+    batch = _head_batch(path, _PAIRS)  # one example, two choices
+    with torch.no_grad():
+        ours = model(**batch).view(1, -1)
+        theirs = ref(**{k: v.unsqueeze(0) for k, v in batch.items()}).logits
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mbert", "xlmr"])
+def test_retrieval_head_is_bert_for_retrieval(kind, tmp_path):
+    """BertForRetrieval: normalize(pooled output) per tower; logits = cosine x logit_scale (100 at
+    start); cross-entropy against the diagonal."""
+    from conftest import build_checkpoint
+    from transformers import AutoModel
+
+    from trainables.models import load_encoder, load_tokenizer
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import TaskModel
+    from trainables.tasks.heads import LOGIT_SCALE_INIT
+
+    path = build_checkpoint(kind, tmp_path / kind)
+    tok, fam = load_tokenizer(path), family("retrieval")
+    encoder = load_encoder(path)
+    model = TaskModel(encoder, fam.head(encoder, target_task("lareqa"))).eval()
+    assert model.head.reads == "pooled" and model.head.logit_scale.item() == LOGIT_SCALE_INIT == 100.0
+    texts = [a for a, _ in _PAIRS] + [b for _, b in _PAIRS]
+    batch = dict(tok(texts, padding=True, return_tensors="pt"))
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(AutoModel.from_pretrained(path).eval()(**batch).pooler_output, dim=-1)
+        out = model(**batch)
+        loss = fam.loss(out, {"pairs": torch.tensor(2)})
+    assert torch.allclose(torch.nn.functional.normalize(out, dim=-1), ref, atol=1e-6)  # what is ranked
+    logits = ref[:2] @ ref[2:].T * LOGIT_SCALE_INIT
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, torch.arange(2)), atol=1e-4)
+    assert getattr(fam.head(encoder, target_task("tatoeba")), "reads", "hidden") == "hidden"  # mean pool
+
+
+def test_new_head_layers_are_initialised_as_transformers_does(tiny_model):
+    from trainables.models import load_encoder
+    from trainables.tasks import family, target_task
+
+    encoder = load_encoder(tiny_model)
+    head = family("tagging").head(encoder, target_task("panx"))
+    std = encoder.config.initializer_range
+    assert torch.count_nonzero(head.linear.bias) == 0
+    assert abs(float(head.linear.weight.std()) - std) < 0.3 * std
+
+
+def test_the_pooler_passes_unchanged_through_a_stage_that_does_not_read_it(tiny_model, tmp_path):
+    """A QA intermediate stage leaves the pretrained pooler as it was and saves it, so the
+    classification stage after it reads the checkpoint's pooler, not a new one."""
+    from trainables.models import load_encoder, load_tokenizer
+    from trainables.optimiser import build_optimizer
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import TaskModel
+
+    encoder = load_encoder(tiny_model)
+    before = {k: v.clone() for k, v in encoder.pooler.state_dict().items()}
+    model = TaskModel(encoder, family("qa").head(encoder, target_task("xquad")))
+    opt = build_optimizer(model, 1e-2, 0.01, torch.device("cpu"))
+    tok = load_tokenizer(tiny_model)
+    batch = dict(tok(["who sat?"], ["the cat sat on the mat"], return_tensors="pt"))
+    model(**batch).sum().backward()
+    opt.step()
+    encoder.save_pretrained(tmp_path / "encoder")
+    after = load_encoder(str(tmp_path / "encoder"))
+    assert all(torch.equal(after.pooler.state_dict()[k], v) for k, v in before.items())
+    fresh = load_encoder(tiny_model)
+    assert not torch.equal(after.embeddings.word_embeddings.weight, fresh.embeddings.word_embeddings.weight)  # trained
+
+
+# ---- LAReQA: candidate = sentence + its paragraph; relevance by xling id; lengths 96 / 256 --------
+
+def _lareqa_golden() -> dict:
+    import gzip
+
+    return json.loads(gzip.decompress((GOLDEN / "lareqa" / "candidates.json.gz").read_bytes()))
+
+
+def test_lareqa_candidates_and_relevance_are_utils_lareqas(tmp_path):
+    from trainables.tasks.retrieval import read_lareqa
+
+    golden, make = _lareqa_golden(), _maker("lareqa")
+    breaks = _golden("lareqa", "sentence_breaks.json")["fixtures"]
+    langs = tuple(golden["languages"])
+    for lang in langs:
+        (tmp_path / f"{lang}.json").write_text(json.dumps(make.xquad_r_doc(lang, breaks)), encoding="utf-8")
+    for lang in langs:
+        rs = read_lareqa(tmp_path, lang, langs)
+        assert [t for _, t in rs.candidates] == golden["candidates"]
+        index = {cid: i for i, (cid, _) in enumerate(rs.candidates)}
+        assert [[q, sorted(index[c] for c in rs.gold[q])] for q, _ in rs.queries] == golden["relevant"][lang]
+        assert rs.short_queries  # queries at max_query_length
+
+
+def test_lareqa_training_pairs_and_lengths_are_the_benchmarks(tmp_path):
+    from orchestrator.spec import parse_spec
+    from trainables.tasks import target_task
+    from trainables.tasks.qa import read_squad_json
+    from trainables.tasks.retrieval import squad_retrieval_pairs
+
+    golden = _lareqa_golden()["train_features"]
+    examples = read_squad_json(ROOT / "tests" / "fixtures" / "xquad" / "xquad.en.json")
+    by_id = {e.id: e for e in examples}
+    pairs = squad_retrieval_pairs([by_id[qid] for qid, *_ in golden])
+    assert [[p.query, p.positive] for p in pairs] == [[q[0], a[0]] for _, q, a in golden]
+    (_, (_, query_len), (_, answer_len)), *_ = golden
+    spec = parse_spec({"name": "t", "target": {"task": "lareqa", "data_dir": str(tmp_path)}})
+    assert (spec.training.max_query_length, spec.training.max_length) == (query_len, answer_len) == (96, 256)
+    assert target_task("lareqa").protocol["max_length"] == 256

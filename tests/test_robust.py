@@ -39,7 +39,7 @@ def setup(tiny_model, demo_dir):
     batch = CLS.collate(CLS.encode(tok, examples, Encoding(64, 128, 64), train=True), tok.pad_token_id)
     torch.manual_seed(0)
     encoder = load_encoder(tiny_model)
-    model = TaskModel(encoder, CLS.head(encoder.config.hidden_size, target_task("xnli")))
+    model = TaskModel(encoder, CLS.head(encoder, target_task("xnli")))
     model.eval()  # no dropout: compare perturbations, not dropout masks
     return model, batch
 

@@ -259,10 +259,12 @@ def test_generalized_pairs_combine_parallel_test_sets(demo_dir, tiny_model, tmp_
 
 
 def test_qa_span_logits_are_fp32_under_bf16_autocast():
+    from transformers import BertConfig
+
     from trainables.tasks.qa import SpanHead
 
     torch.manual_seed(0)
-    head, hidden = SpanHead(16), torch.randn(2, 5, 16)
+    head, hidden = SpanHead(BertConfig(hidden_size=16)), torch.randn(2, 5, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = head(hidden.bfloat16(), torch.ones(2, 5))
         assert head.linear(hidden).dtype == torch.bfloat16  # what autocast would give without the guard

@@ -171,7 +171,7 @@ def final_evaluation(cfg: StageConfig, data: StageData, base, pad_id: int, devic
         if layer is not None and not 0 <= layer <= n_layers:
             raise ValueError(f"target.retrieval_layer {layer} is not a hidden-state index of this "
                              f"encoder (0 = embeddings .. {n_layers} = last layer)")
-        model = TaskModel(base.encoder, fam.head(base.encoder.config.hidden_size, target), layer=layer)
+        model = TaskModel(base.encoder, fam.head(base.encoder, target), layer=layer)
     raws = run_eval(model, fam, data.final + data.pairs, cfg.training.eval_batch_size, pad_id, device,
                     smoother=smoother(method, fam) if model is base else None, rank_world=rank_world, amp=amp)
     if raws is None:

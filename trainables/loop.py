@@ -144,11 +144,10 @@ def _train_loop(cfg: StageConfig, session: Session) -> None:
     amp = perf.autocast_dtype(speed.precision, device)
     info = perf.compute_info(device, amp, encoder)
     perf.maybe_compile(encoder, speed.compile)
-    hidden = encoder.config.hidden_size
     if len(parts) == 1:
-        model = session.prepare(TaskModel(encoder, fam.head(hidden, data.task)))
+        model = session.prepare(TaskModel(encoder, fam.head(encoder, data.task)))
     else:  # one head per task; a step leaves the other heads without gradients
-        model = MultiTaskModel(encoder, {p.key: p.family.head(hidden, p.task) for p in parts})
+        model = MultiTaskModel(encoder, {p.key: p.family.head(encoder, p.task) for p in parts})
         model = session.prepare(model, find_unused_parameters=True)
     base = unwrap(model)
     per_worker = max(1, cfg.training.batch_size // world)  # batch_size is the global batch

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from trainables.tasks.base import encoder_inputs, run_head
+from trainables.tasks.heads import freeze_unread_pooler
+
 
 @dataclass
 class Part:
@@ -71,11 +74,8 @@ class MultiTaskModel(nn.Module):
         self.encoder = encoder
         self.head = nn.ModuleDict(heads)
         self.active = next(iter(heads))
+        freeze_unread_pooler(encoder, heads.values())
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
-        kwargs = {"attention_mask": attention_mask}
-        kwargs["inputs_embeds" if inputs_embeds is not None else "input_ids"] = (
-            inputs_embeds if inputs_embeds is not None else input_ids)
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        return self.head[self.active](self.encoder(**kwargs).last_hidden_state, attention_mask)
+        return run_head(self.encoder, self.head[self.active], None,
+                        encoder_inputs(input_ids, attention_mask, token_type_ids, inputs_embeds))

@@ -7,8 +7,8 @@ is materialised once per storage root: a WordPiece tokenizer trained on the demo
 with ``save_pretrained``. Concurrent trials serialise on a file lock; the result is
 bit-identical whichever trial builds it.
 
-Stages hand on only the encoder (``save_pretrained`` into ``encoder/``); every stage puts a
-fresh task head on it (``trainables.tasks.base.TaskModel``).
+Stages hand on only the encoder, pooler included (``save_pretrained`` into ``encoder/``); every
+stage puts a fresh task head on it (``trainables.tasks.base.TaskModel``, ``trainables.tasks.heads``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from trainables.known_models import BUILTIN_MODELS
 
 BUILTIN_PREFIX = "builtin:"
 TINY = BUILTIN_MODELS["builtin:tiny-bert"]
+BUILTIN_BUILD = 2
+"""Bumped when the built-in model's files change (2: with BERT's pooler), so storage roots
+built before get the new model rather than the old files."""
 
 
 def resolve_model(name: str, assets_dir: str) -> str:
@@ -34,7 +37,7 @@ def resolve_model(name: str, assets_dir: str) -> str:
     kind = name[len(BUILTIN_PREFIX):]
     if kind != "tiny-bert":
         raise ValueError(f"unknown built-in model '{name}'; allowed: builtin:tiny-bert")
-    out = Path(assets_dir) / "models" / kind
+    out = Path(assets_dir) / "models" / f"{kind}-v{BUILTIN_BUILD}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if not (out / "config.json").is_file():
@@ -71,7 +74,7 @@ def _build_tiny_bert(out: Path, demo_dir: Path) -> None:
     fast.save_pretrained(tmp)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(fast), **TINY)
-    BertModel(config, add_pooling_layer=False).save_pretrained(tmp)
+    BertModel(config).save_pretrained(tmp)  # with its pooler, as a real BERT checkpoint
     os.replace(tmp, out)
 
 
@@ -81,16 +84,15 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
 
 
 def load_encoder(path: str, trust_remote_code: bool = False, attention: str = "sdpa") -> nn.Module:
-    """``AutoModel.from_pretrained`` without the pooler where the architecture has one: the
-    head reads the first token's hidden state, and an unused pooler would make DDP fail
-    (parameters that never receive gradients). ``attention``: ``sdpa`` (PyTorch's fused
-    attention; architectures without it fall back to ``eager``) or ``eager``."""
+    """``AutoModel.from_pretrained``, with the pooler where the architecture has one: the
+    classification and multiple-choice heads of BERT-format models and the retrieval heads
+    read it, and it is saved with the encoder so later stages get it
+    (``trainables.tasks.heads``; a checkpoint without pooler weights gets a new pooler, as
+    transformers' task classes do). ``attention``: ``sdpa`` (PyTorch's fused attention;
+    architectures without it fall back to ``eager``) or ``eager``."""
     kwargs = {"trust_remote_code": trust_remote_code, "attn_implementation": attention}
     try:
-        try:
-            return AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-        except TypeError:  # architectures without a pooler reject the argument
-            return AutoModel.from_pretrained(path, **kwargs)
+        return AutoModel.from_pretrained(path, **kwargs)
     except ValueError as e:  # this architecture has no SDPA implementation
         if attention == "eager" or "attn_implementation" not in str(e) and "sdpa" not in str(e).lower():
             raise

@@ -50,7 +50,7 @@ import pyarrow.fs as pafs
 
 from trainables.config import RunConfig
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """1: before the XTREME-R protocol fixes; 2: AdamW spares biases and LayerNorm weights, warm-up
 starts at 0 (``trainables.optimiser``)."""
 NAMESPACE = "xlt"

@@ -182,8 +182,8 @@ _TAG = {**_CLASSIFY, "epochs": 10}                                    # train_ud
 _QA = {"epochs": 3, "learning_rate": 3e-5, "max_length": 384, "doc_stride": 128, "max_query_length": 64,
        "weight_decay": 0.0001, "warmup_steps": 500}                   # train_qa.sh
 _COPA = dict(_CLASSIFY)                                               # train_xcopa.sh: 5 epochs per stage
-_LAREQA = {**_CLASSIFY, "epochs": 3}                                  # train_lareqa.sh
-_MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64}               # train_mewslix.sh
+_LAREQA = {**_CLASSIFY, "epochs": 3, "max_length": 256, "max_query_length": 96}  # train_lareqa.sh
+_MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64, "max_query_length": 64}  # train_mewslix.sh
 
 _ENTRIES = [
     TargetTask(

@@ -7,7 +7,8 @@ A *family* (one module under ``trainables.tasks``) knows one kind of task end to
                     formats the benchmark ships) or the hub; errors name file and line
 ``encode``          examples -> features (plain dicts of int lists; no padding)
 ``collate``         features -> a padded batch (dynamic padding: the longest in the batch)
-``head``            the module on top of the encoder's hidden states
+``head``            the module on top of the encoder (``head(encoder, task)``; the benchmark's
+                    heads per architecture are in ``trainables.tasks.heads``)
 ``loss``            head outputs + batch -> scalar training loss
 ``raw``             head outputs -> one picklable raw output per feature (gathered across
                     ranks at evaluation)
@@ -44,6 +45,7 @@ import torch
 from torch import nn
 
 from trainables.config import Encoding  # what a family's encode reads (the stage's encoding settings)
+from trainables.tasks.heads import freeze_unread_pooler
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
@@ -69,8 +71,8 @@ class TaskFamily(Protocol):
     def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
         """Features -> a padded batch."""
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        """The module on top of the encoder for ``task``."""
+    def head(self, encoder: nn.Module, task) -> nn.Module:
+        """The module on top of ``encoder`` for ``task`` (it may depend on the architecture)."""
 
     def loss(self, outputs, batch) -> torch.Tensor:
         """The scalar training loss of a batch."""
@@ -162,31 +164,47 @@ def tokenizer_inputs(enc, i: int) -> dict:
     return {k: list(enc[k][i]) for k in MODEL_INPUTS if k in enc}
 
 
+def encoder_inputs(input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> dict:
+    """The encoder's keyword arguments for a batch (token ids or, from robust methods, embeddings)."""
+    kwargs = {"attention_mask": attention_mask}
+    if inputs_embeds is not None:
+        kwargs["inputs_embeds"] = inputs_embeds
+    else:
+        kwargs["input_ids"] = input_ids
+    if token_type_ids is not None:
+        kwargs["token_type_ids"] = token_type_ids
+    return kwargs
+
+
+def run_head(encoder: nn.Module, head: nn.Module, layer: int | None, kwargs: dict):
+    """The encoder, then ``head`` on what it reads (``trainables.tasks.heads``): hidden layer
+    ``layer`` (``None``: the last), or the encoder's pooler applied to it."""
+    if layer is None:
+        hidden = encoder(**kwargs).last_hidden_state
+    else:
+        hidden = encoder(**kwargs, output_hidden_states=True).hidden_states[layer]
+    if getattr(head, "reads", "hidden") == "pooled":
+        hidden = encoder.pooler(hidden)
+    return head(hidden, kwargs["attention_mask"])
+
+
 class TaskModel(nn.Module):
     """A pretrained encoder with a family's head on top.
 
     ``layer`` picks the hidden layer the head reads (``None``: the last); retrieval reads a
-    chosen layer. The forward signature is what robust methods call."""
+    chosen layer. The forward signature is what robust methods call. The encoder's pooler
+    trains only if the head reads it (``heads.freeze_unread_pooler``)."""
 
     def __init__(self, encoder: nn.Module, head: nn.Module, layer: int | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.layer = layer
+        freeze_unread_pooler(encoder, [head])
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None):
-        kwargs = {"attention_mask": attention_mask}
-        if inputs_embeds is not None:
-            kwargs["inputs_embeds"] = inputs_embeds
-        else:
-            kwargs["input_ids"] = input_ids
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        if self.layer is None:
-            hidden = self.encoder(**kwargs).last_hidden_state
-        else:
-            hidden = self.encoder(**kwargs, output_hidden_states=True).hidden_states[self.layer]
-        return self.head(hidden, attention_mask)
+        return run_head(self.encoder, self.head, self.layer,
+                        encoder_inputs(input_ids, attention_mask, token_type_ids, inputs_embeds))
 
 
 def source_stamp(paths: Sequence[Path]) -> list:

@@ -1,8 +1,8 @@
 """Sentence(-pair) classification (XNLI, PAWS-X; intermediate NLI, pair and single-sentence tasks).
 
-Inputs: ``tokenizer(sentence1, sentence2)`` truncated to ``max_length``; head: dropout and a
-linear layer on the first token's final hidden state (the "pooled output" of XTREME's
-fine-tuning code, without BERT's extra tanh pooler); loss: cross-entropy; metric: accuracy.
+Inputs: ``tokenizer(sentence1, sentence2)`` truncated to ``max_length``; head: what
+``run_classify.py``'s model class puts on the encoder (BERT: the pooler, dropout, linear;
+XLM-R: dense + tanh on <s>; ``trainables.tasks.heads``); loss: cross-entropy; metric: accuracy.
 
 Mirror format: tab-separated ``sentence1<TAB>sentence2<TAB>label`` (XNLI as the XTREME
 download writes it) or ``id<TAB>sentence1<TAB>sentence2<TAB>label`` (PAWS-X ``x-final``); a
@@ -21,6 +21,7 @@ from torch import nn
 from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
 from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
+from trainables.tasks.heads import sequence_classifier
 
 _HEADERS = (["premise", "hypothesis", "label"], ["sentence1", "sentence2", "label"],
             ["id", "sentence1", "sentence2", "label"])
@@ -116,17 +117,6 @@ def pairs_from_hub(source: tuple, fields: tuple, labels: tuple[str, ...],
     return out
 
 
-class FirstTokenHead(nn.Module):
-    """Dropout and a linear layer on the first token's hidden state."""
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, num_labels)
-
-    def forward(self, hidden, attention_mask):
-        return self.linear(self.dropout(hidden[:, 0]))
-
-
 class PairClassification:
     """The classification family (XNLI, PAWS-X, and the NLI and classification intermediate tasks)."""
     name = "classification"
@@ -158,8 +148,8 @@ class PairClassification:
     def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
         return {**pad_inputs(features, pad_id), "labels": torch.tensor([f["labels"] for f in features])}
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        return FirstTokenHead(hidden_size, len(task.labels))
+    def head(self, encoder, task) -> nn.Module:
+        return sequence_classifier(encoder, len(task.labels))
 
     def loss(self, outputs, batch) -> torch.Tensor:
         return nn.functional.cross_entropy(outputs, batch["labels"])

@@ -7,7 +7,8 @@ effect?"`` (run_xcopa's ``f"{premise} What was the {question}?"``), SocialIQA it
 (``f"{context} {question}"``); tasks without a context (MedMCQA) or without a question
 (HellaSwag, CaseHOLD) put the one they have first. ``tests/test_protocol_golden.py`` compares
 the pairs and their input ids with run_xcopa's on the XCOPA fixture. The choices of a batch
-are flattened, scored by a linear layer on the first token, and regrouped per example; loss:
+are flattened, scored by dropout and a linear layer on the pooled output (``*ForMultipleChoice``,
+``trainables.tasks.heads``), and regrouped per example; loss:
 cross-entropy over the choices; metric: accuracy.
 
 Mirror formats:
@@ -34,6 +35,7 @@ from torch import nn
 from trainables.data import DataError, hub_rows, jsonl_rows
 from trainables.scoring.metrics import accuracy
 from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
+from trainables.tasks.heads import choice_scorer
 
 COPA_PROMPTS = {"cause": "What was the cause?", "effect": "What was the effect?"}
 """run_xcopa.py's ``What was the {question}?``, per COPA question."""
@@ -160,17 +162,6 @@ def first_segment(example: ChoiceExample) -> str:
     return example.context or example.prompt
 
 
-class ChoiceHead(nn.Module):
-    """One score per (context, choice) encoding, from its first token."""
-    def __init__(self, hidden_size: int, dropout: float = 0.1):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, 1)
-
-    def forward(self, hidden, attention_mask):
-        return self.linear(self.dropout(hidden[:, 0])).squeeze(-1)
-
-
 class MultipleChoice:
     """The multiple-choice family (XCOPA and its SocialIQA recipe, HellaSwag and the other choice tasks)."""
     name = "multiple_choice"
@@ -208,8 +199,8 @@ class MultipleChoice:
         flat = [{k: f[k][c] for k in f if k not in ("labels", "example")} for f in features for c in range(n)]
         return {**pad_inputs(flat, pad_id), "labels": torch.tensor([f["labels"] for f in features])}
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        return ChoiceHead(hidden_size)
+    def head(self, encoder, task) -> nn.Module:
+        return choice_scorer(encoder)
 
     def loss(self, outputs, batch) -> torch.Tensor:
         return nn.functional.cross_entropy(outputs.view(batch["labels"].shape[0], -1), batch["labels"])

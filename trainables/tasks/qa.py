@@ -38,6 +38,7 @@ from torch import nn
 from trainables.data import DataError, hub_rows, read_json_file
 from trainables.scoring.metrics import mlqa_em_f1, squad_em_f1
 from trainables.tasks.base import Encoding, pad_inputs
+from trainables.tasks.heads import new_linear
 from trainables.tasks.qa_text import (
     Pieces,
     Words,
@@ -126,9 +127,9 @@ class SpanHead(nn.Module):
     """Start and end logits per token, always in fp32: under bf16 autocast the encoder runs in
     bf16 but the span logits are computed and ranked in full precision (bf16 keeps 8 bits of
     mantissa, so near-equal start + end sums would tie or swap), as the benchmark's fp32 run ranks them."""
-    def __init__(self, hidden_size: int):
+    def __init__(self, config):
         super().__init__()
-        self.linear = nn.Linear(hidden_size, 2)
+        self.linear = new_linear(config, config.hidden_size, 2)  # BertForQuestionAnswering: no dropout
 
     def forward(self, hidden, attention_mask):
         with torch.autocast(hidden.device.type, enabled=False):
@@ -233,8 +234,8 @@ class ExtractiveQA:
             batch["end_positions"] = torch.tensor([f["end_positions"] for f in features])
         return batch
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        return SpanHead(hidden_size)
+    def head(self, encoder, task) -> nn.Module:
+        return SpanHead(encoder.config)
 
     def loss(self, outputs, batch) -> torch.Tensor:
         ce = nn.functional.cross_entropy

@@ -1,25 +1,30 @@
-"""Retrieval (Tatoeba, LAReQA, Mewsli-X): mean-pooled embeddings and cosine nearest neighbours.
+"""Retrieval (Tatoeba, LAReQA, Mewsli-X): sentence embeddings and cosine nearest neighbours.
 
-Evaluation: queries and candidates are encoded separately, each embedding is the mean of the
-chosen layer's hidden states over the sequence's real tokens (Tatoeba: ``target.retrieval_layer``,
-by default run_tatoeba.sh's layer; LAReQA and Mewsli-X: the last layer, which their dual encoder
-trains; ``trainables.evaluation.retrieval_layer``), candidates are ranked by cosine similarity,
-and the top 20 are kept.
+Evaluation: queries and candidates are encoded separately (one sequence each, token type 0);
+Tatoeba's embedding is the mean of layer ``target.retrieval_layer``'s hidden states over the
+real tokens (by default run_tatoeba.sh's layer, ``evaluate_retrieval.py``'s default mean
+pooling); LAReQA's and Mewsli-X's is ``BertForRetrieval``'s: the pooled output of the last
+layer, L2-normalised (``trainables.tasks.heads.RetrievalHead``). Candidates are ranked by
+cosine similarity and the top 20 are kept. Lengths: LAReQA queries ``max_query_length`` 96,
+candidates ``max_length`` 256; Mewsli-X both 64; Tatoeba both ``max_length``.
 
 - Tatoeba: as XTREME-R's ``evaluate_retrieval.py`` implements it, each English sentence is a
   query against that pair's sentences in X; accuracy of the top-1 index (gold: the same line). Trained as XTREME-R does:
   the encoder is fine-tuned on SQuAD (``train_from: xquad``), this family only evaluates it.
 - LAReQA (XQuAD-R): questions in X against the answer sentences of all languages pooled;
-  relevant: the sentences, in every language, that answer that question; mAP@20.
+  relevant: the sentences, in every language, that answer that question; mAP@20. A candidate
+  is the sentence followed by its whole paragraph (``lareqa_candidate``), as the benchmark
+  encodes it in training and at test.
 - Mewsli-X: mentions in context in X against the candidate entity descriptions; relevant: the
   gold entity; MRR@20, reported as ``map@20`` like the official scorer (one relevant item).
 
 Training (LAReQA, Mewsli-X): a dual encoder with in-batch negatives: each batch holds B
 (query, positive) pairs, encoded in one forward pass as 2B sequences, and the loss is
-cross-entropy over the B x B cosine similarities scaled by ``SCALE``. B is the global batch:
+cross-entropy over the B x B cosine similarities times a learnable scale (100 at the start). B is the global batch:
 with several workers each rank's queries meet the candidates of all ranks
 (``gather_across_ranks``), so the loss does not depend on ``resources.workers``. English training pairs:
-SQuAD questions with the sentence holding their answer (LAReQA); Wikipedia mention contexts
+SQuAD questions with the sentence holding their answer, found by the benchmark's sentence
+breaker (``trainables.tasks.sentence_breaks``), and its paragraph (LAReQA); Wikipedia mention contexts
 with their entity's description (Mewsli-X). The English dev score is the same retrieval
 metric over the dev pairs' pool.
 
@@ -41,7 +46,6 @@ Official prediction layout: Tatoeba one predicted index per line (tsv); LAReQA a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -54,9 +58,10 @@ from trainables.collectives import gather_across_ranks
 from trainables.data import DataError, read_json_file
 from trainables.scoring.metrics import accuracy, map_at_k, mrr_at_k
 from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
+from trainables.tasks.heads import RetrievalHead
+from trainables.tasks.sentence_breaks import answer_sentence, sentence_breaks
 
 TOP_K = 20
-SCALE = 20.0
 
 
 @dataclass
@@ -67,6 +72,8 @@ class RetrievalSet:
     candidates: list[tuple[str, str]]
     """(candidate id, text)"""
     gold: dict[str, set[str]] = field(default_factory=dict)
+    short_queries: bool = False
+    """Queries truncated to ``max_query_length`` (LAReQA, Mewsli-X), else to ``max_length`` (Tatoeba)."""
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -105,47 +112,64 @@ def read_tatoeba(src: str | Path) -> RetrievalSet:
                         {str(i): {str(i)} for i in range(len(xs))})
 
 
+def lareqa_candidate(sentence: str, paragraph: str) -> str:
+    """A LAReQA candidate as the benchmark encodes it, in training (``processors/lareqa.py``)
+    and at test (``evaluate_retrieval.py``): the sentence, then its whole paragraph, no
+    separator, newlines removed (one sequence, truncated to ``max_length``)."""
+    return (sentence + paragraph).replace("\n", "")
+
+
 @lru_cache(maxsize=64)
-def _xquad_r(path: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """(questions (qid, text, answer sentence id), sentences (sid, text)) of one XQuAD-R file."""
+def _xquad_r(path: Path) -> tuple[list[tuple[str, str, frozenset[str]]], list[tuple[str, str]]]:
+    """(questions (qid, text, answer candidate ids), candidates (cid, text)) of one XQuAD-R
+    file, as ``utils_lareqa.load_data`` reads it: every sentence ``context[start:end]`` of a
+    paragraph's ``sentence_breaks`` is a candidate; a question's answers are the sentences of
+    its paragraph equal to the one holding its answer start; a question whose answer start is
+    in no sentence is left out (the benchmark warns and skips it)."""
     doc = read_json_file(path)
     lang = path.stem
-    questions, sentences = [], []
+    questions, candidates = [], []
     for a, article in enumerate(doc.get("data", [])):
         for p, para in enumerate(article.get("paragraphs", [])):
             where = f"{path}: data[{a}].paragraphs[{p}]"
-            breaks, sents = para.get("sentence_breaks"), para.get("sentences")
-            if not isinstance(breaks, list) or not isinstance(sents, list) or len(breaks) != len(sents):
-                raise DataError(f"{where}: needs 'sentences' and 'sentence_breaks' of equal length")
-            base = len(sentences)
-            sentences += [(f"{lang}:{a}:{p}:{k}", s) for k, s in enumerate(sents)]
+            context, breaks = para.get("context"), para.get("sentence_breaks")
+            if not isinstance(context, str) or not isinstance(breaks, list):
+                raise DataError(f"{where}: needs 'context' and 'sentence_breaks'")
+            try:
+                sentences = [context[int(s):int(e)] for s, e in breaks]
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: 'sentence_breaks' must be [start, end] pairs") from None
+            ids = [f"{lang}:{a}:{p}:{k}" for k in range(len(sentences))]
+            candidates += [(cid, lareqa_candidate(sent, context)) for cid, sent in zip(ids, sentences)]
             for q, qa in enumerate(para.get("qas", [])):
                 if not qa.get("answers"):
                     raise DataError(f"{where}.qas[{q}]: no answer")
                 start = qa["answers"][0]["answer_start"]
                 k = next((k for k, (s, e) in enumerate(breaks) if s <= start < e), None)
-                if k is None:
-                    raise DataError(f"{where}.qas[{q}] (id {qa.get('id')}): answer start {start} "
-                                    f"is in no sentence break")
-                questions.append((str(qa["id"]), qa["question"], sentences[base + k][0]))
+                if k is not None:
+                    answer = sentences[k]
+                    questions.append((str(qa["id"]), qa["question"],
+                                      frozenset(c for c, sent in zip(ids, sentences) if sent == answer)))
     if not questions:
         raise DataError(f"{path}: no questions")
-    return questions, sentences
+    return questions, candidates
 
 
 def read_lareqa(folder: str | Path, lang: str, languages: tuple[str, ...]) -> RetrievalSet:
-    """Queries in ``lang``; candidates: the sentences of every language in ``languages``."""
+    """Queries in ``lang``; candidates: the sentences of every language in ``languages``, each
+    with its paragraph (``lareqa_candidate``); relevant: the answer sentences of the question
+    with the same id in every language."""
     folder = Path(folder)
     answers_of: dict[str, set[str]] = {}
     candidates = []
     for other in languages:
         questions, sentences = _xquad_r(folder / f"{other}.json")
         candidates += sentences
-        for qid, _, sid in questions:
-            answers_of.setdefault(qid, set()).add(sid)
+        for qid, _, sids in questions:
+            answers_of.setdefault(qid, set()).update(sids)
     questions, _ = _xquad_r(folder / f"{lang}.json")
     return RetrievalSet([(qid, text) for qid, text, _ in questions], candidates,
-                        {qid: answers_of[qid] for qid, _, _ in questions})
+                        {qid: answers_of[qid] for qid, _, _ in questions}, short_queries=True)
 
 
 def _jsonl_rows(path: Path):
@@ -235,23 +259,20 @@ def read_wikipedia_pairs(path: str | Path) -> list[PairForRetrieval]:
     return out
 
 
-_SENT_END = re.compile(r"(?<=[.!?])\s+")
-
-
 def squad_retrieval_pairs(examples) -> list[PairForRetrieval]:
-    """SQuAD questions with the sentence of the context that holds their first answer."""
-    out = []
+    """LAReQA's English training pairs (``processors/lareqa.py``): each SQuAD question with the
+    sentence holding its first answer's start (``sentence_breaks``: the benchmark's sentence
+    breaker and skip rules) followed by its paragraph (``lareqa_candidate``)."""
+    out, breaks = [], {}
     for e in examples:
         if not e.answers:
             continue
-        start = e.answers[0][1]
-        pos = 0
-        for sent in _SENT_END.split(e.context):
-            begin = e.context.find(sent, pos)
-            if begin <= start < begin + len(sent):
-                out.append(PairForRetrieval(e.question, sent))
-                break
-            pos = begin + len(sent)
+        text, start = e.answers[0]
+        if e.context not in breaks:
+            breaks[e.context] = sentence_breaks(e.context)
+        sentence = answer_sentence(e.context, breaks[e.context], start, text)
+        if sentence is not None:
+            out.append(PairForRetrieval(e.question, lareqa_candidate(sentence, e.context)))
     return out
 
 
@@ -262,7 +283,7 @@ def pairs_as_set(pairs: list[PairForRetrieval]) -> RetrievalSet:
         ids.setdefault(p.positive, str(len(ids)))
     return RetrievalSet([(str(i), p.query) for i, p in enumerate(pairs)],
                         [(cid, text) for text, cid in ids.items()],
-                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)})
+                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)}, short_queries=True)
 
 
 # ------------------------------------------------------------------------------------- family
@@ -319,15 +340,16 @@ class Retrieval:
         return PairForRetrieval(fn(example.query), fn(example.positive))
 
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
-        if isinstance(examples, list):  # training pairs
-            q = tokenizer([p.query for p in examples], truncation=True, max_length=cfg.max_length)
+        if isinstance(examples, list):  # training pairs (LAReQA, Mewsli-X)
+            q = tokenizer([p.query for p in examples], truncation=True, max_length=cfg.max_query_length)
             c = tokenizer([p.positive for p in examples], truncation=True, max_length=cfg.max_length)
             return [{"query": tokenizer_inputs(q, i), "positive": tokenizer_inputs(c, i), "example": i,
                      "input_ids": q["input_ids"][i] + c["input_ids"][i]}  # length for sorting
                     for i in range(len(examples))]
         feats = []
-        for side, rows in ((0, examples.queries), (1, examples.candidates)):
-            enc = tokenizer([t for _, t in rows], truncation=True, max_length=cfg.max_length)
+        query_length = cfg.max_query_length if examples.short_queries else cfg.max_length
+        for side, rows, length in ((0, examples.queries, query_length), (1, examples.candidates, cfg.max_length)):
+            enc = tokenizer([t for _, t in rows], truncation=True, max_length=length)
             feats += [{**tokenizer_inputs(enc, i), "side": side, "example": i} for i in range(len(rows))]
         return feats
 
@@ -337,8 +359,10 @@ class Retrieval:
             return {**pad_inputs(rows, pad_id), "pairs": torch.tensor(len(features))}
         return pad_inputs(features, pad_id)
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        return MeanPool()
+    def head(self, encoder, task) -> nn.Module:
+        """Tatoeba: mean pooling (``evaluate_retrieval.py``'s default ``pool_type``); LAReQA and
+        Mewsli-X: ``BertForRetrieval``'s scaled, L2-normalised pooled output."""
+        return MeanPool() if task.key == "tatoeba" else RetrievalHead(encoder)
 
     def loss(self, outputs, batch) -> torch.Tensor:
         """In-batch negatives over the *global* batch: each rank's queries against the
@@ -346,9 +370,9 @@ class Retrieval:
         do not depend on ``resources.workers``; the benchmark trains on one process
         (DataParallel), where the batch is whole."""
         n = int(batch["pairs"])
-        emb = nn.functional.normalize(outputs.float(), dim=-1)
+        emb = outputs.float()  # unit vectors x sqrt(logit_scale): q . c = logit_scale x cosine
         candidates, offset, valid = gather_across_ranks(emb[n:])
-        logits = SCALE * emb[:n] @ candidates.T
+        logits = emb[:n] @ candidates.T
         if valid is not None:
             logits = logits.masked_fill(~valid, float("-inf"))
         return nn.functional.cross_entropy(logits, offset + torch.arange(n, device=logits.device))

@@ -32,6 +32,7 @@ from torch import nn
 from trainables.data import DataError, hub_rows
 from trainables.scoring.metrics import seqeval_f1
 from trainables.tasks.base import Encoding, pad_inputs, pad_sequences
+from trainables.tasks.heads import head_dropout, new_linear
 from trainables.tasks.ud import read_ud_sentences
 
 IGNORE = -100
@@ -114,11 +115,12 @@ def tags_from_hub(source: tuple, token_col: str, tag_col: str, labels, data_dir:
 
 
 class TokenHead(nn.Module):
-    """Dropout and a linear layer per token (each word is tagged on its first sub-token)."""
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+    """``BertForTokenClassification``'s head: dropout and a linear layer per token (each word
+    is tagged on its first sub-token)."""
+    def __init__(self, config, num_labels: int):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, num_labels)
+        self.dropout = nn.Dropout(head_dropout(config))
+        self.linear = new_linear(config, config.hidden_size, num_labels)
 
     def forward(self, hidden, attention_mask):
         return self.linear(self.dropout(hidden))
@@ -184,8 +186,8 @@ class TokenTagging:
     def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
         return {**pad_inputs(features, pad_id), "labels": pad_sequences([f["labels"] for f in features], IGNORE)}
 
-    def head(self, hidden_size: int, task) -> nn.Module:
-        return TokenHead(hidden_size, len(task.labels))
+    def head(self, encoder, task) -> nn.Module:
+        return TokenHead(encoder.config, len(task.labels))
 
     def loss(self, outputs, batch) -> torch.Tensor:
         return nn.functional.cross_entropy(outputs.flatten(0, 1), batch["labels"].flatten(),

@@ -32,9 +32,8 @@ def task_model(kind: str) -> torch.nn.Module:
 
     small = dict(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=32, max_position_embeddings=64)
-    encoder = (BertModel(BertConfig(**small), add_pooling_layer=False) if kind == "bert"
-               else XLMRobertaModel(XLMRobertaConfig(**small), add_pooling_layer=False))
-    return TaskModel(encoder, family("classification").head(16, target_task("xnli")))
+    encoder = BertModel(BertConfig(**small)) if kind == "bert" else XLMRobertaModel(XLMRobertaConfig(**small))
+    return TaskModel(encoder, family("classification").head(encoder, target_task("xnli")))
 
 
 def official_grouping(source: str, model) -> dict[str, bool]:
