@@ -179,13 +179,14 @@ def encoder_inputs(input_ids=None, attention_mask=None, token_type_ids=None, inp
 def run_head(encoder: nn.Module, head: nn.Module, layer: int | None, kwargs: dict):
     """The encoder, then ``head`` on what it reads (``trainables.tasks.heads``): hidden layer
     ``layer`` (``None``: the last), or the encoder's pooler applied to it."""
+    pooled = getattr(head, "reads", "hidden") == "pooled"
     if layer is None:
-        hidden = encoder(**kwargs).last_hidden_state
+        out = encoder(**kwargs)
+        x = out.pooler_output if pooled else out.last_hidden_state  # the encoder applies its pooler itself
     else:
-        hidden = encoder(**kwargs, output_hidden_states=True).hidden_states[layer]
-    if getattr(head, "reads", "hidden") == "pooled":
-        hidden = encoder.pooler(hidden)
-    return head(hidden, kwargs["attention_mask"])
+        x = encoder(**kwargs, output_hidden_states=True).hidden_states[layer]
+        x = encoder.pooler(x) if pooled else x
+    return head(x, kwargs["attention_mask"])
 
 
 class TaskModel(nn.Module):

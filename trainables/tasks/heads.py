@@ -69,18 +69,29 @@ def new_linear(config, n_in: int, n_out: int) -> nn.Linear:
     return layer
 
 
+def sentence_reads(encoder: nn.Module) -> str:
+    """What a sentence-level head of the benchmark reads on this encoder: the pooled output,
+    or (no pooler) the hidden states, of which it takes the first token (``first_or_pooled``)."""
+    return "pooled" if pooler_of(encoder) is not None else "hidden"
+
+
+def first_or_pooled(x: torch.Tensor, reads: str) -> torch.Tensor:
+    """The sentence vector a head gets: ``x`` itself when pooled, else its first token."""
+    return x if reads == "pooled" else x[:, 0]
+
+
 class LinearHead(nn.Module):
     """Dropout and a linear layer on the pooled output (``reads="pooled"``) or on the first
-    token's hidden state (``reads="first"``, fed the hidden states)."""
+    token's hidden state (``reads="hidden"``)."""
 
     def __init__(self, config, num_outputs: int, reads: str):
         super().__init__()
-        self.reads = "pooled" if reads == "pooled" else "hidden"
+        self.reads = reads
         self.dropout = nn.Dropout(head_dropout(config))
         self.linear = new_linear(config, config.hidden_size, num_outputs)
 
     def forward(self, x, attention_mask):
-        return self.linear(self.dropout(x if self.reads == "pooled" else x[:, 0]))
+        return self.linear(self.dropout(first_or_pooled(x, self.reads)))
 
 
 class RobertaStyleHead(nn.Module):
@@ -103,12 +114,12 @@ def sequence_classifier(encoder: nn.Module, num_labels: int) -> nn.Module:
     config = encoder.config
     if config.model_type in ROBERTA_TYPES:
         return RobertaStyleHead(config, num_labels)
-    return LinearHead(config, num_labels, "pooled" if pooler_of(encoder) is not None else "first")
+    return LinearHead(config, num_labels, sentence_reads(encoder))
 
 
 def choice_scorer(encoder: nn.Module) -> nn.Module:
     """The head ``AutoModelForMultipleChoice`` would put on this encoder: one score per choice."""
-    return LinearHead(encoder.config, 1, "pooled" if pooler_of(encoder) is not None else "first")
+    return LinearHead(encoder.config, 1, sentence_reads(encoder))
 
 
 class RetrievalHead(nn.Module):
@@ -119,9 +130,9 @@ class RetrievalHead(nn.Module):
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
-        self.reads = "pooled" if pooler_of(encoder) is not None else "hidden"
+        self.reads = sentence_reads(encoder)
         self.logit_scale = nn.Parameter(torch.tensor([LOGIT_SCALE_INIT]))
 
     def forward(self, x, attention_mask):
-        x = x if self.reads == "pooled" else x[:, 0]
+        x = first_or_pooled(x, self.reads)
         return nn.functional.normalize(x.float(), dim=-1) * self.logit_scale.float().sqrt()

@@ -78,13 +78,24 @@ def word_pieces(tokenizer, context: str, words: Words) -> Pieces:
     return Pieces(tuple(ids), tuple(tokens), tuple(word), tuple(first), tuple(spans))
 
 
-def answer_subtokens(tokenizer, words: Words, pieces: Pieces, text: str, start: int) -> tuple[int, int] | None:
-    """The first and last sub-token of a training answer, or None when squad.py drops the example
-    (the answer's whitespace-normalised text is not inside its words)."""
+def answer_words(words: Words, text: str, start: int) -> tuple[int, int] | None:
+    """The first and last whitespace word of an answer, or None where squad.py (and LAReQA's
+    processor) drop the example: the answer's whitespace-normalised text is not inside the
+    words from the one holding its first character to the one holding its last."""
     end_char = min(start + len(text) - 1, len(words.char_to_word) - 1)
     w_start, w_end = words.char_to_word[start], words.char_to_word[end_char]
-    if " ".join(text.strip().split()) not in " ".join(words.words[w_start:w_end + 1]):
+    if " ".join(text.split()) not in " ".join(words.words[w_start:w_end + 1]):
         return None
+    return w_start, w_end
+
+
+def answer_subtokens(tokenizer, words: Words, pieces: Pieces, text: str, start: int) -> tuple[int, int] | None:
+    """The first and last sub-token of a training answer, or None when squad.py drops the example
+    (``answer_words``)."""
+    span = answer_words(words, text, start)
+    if span is None:
+        return None
+    w_start, w_end = span
     s = pieces.first[w_start]
     e = pieces.first[w_end + 1] - 1 if w_end < len(words.words) - 1 else len(pieces.ids) - 1
     # _improve_answer_span: the tightest sub-token span equal to the answer tokenized alone

@@ -36,7 +36,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
-from trainables.tasks.qa_text import Words, split_words
+from trainables.tasks.qa_text import Words, answer_words, split_words
 
 
 @dataclass(frozen=True)
@@ -183,10 +183,4 @@ def answer_sentence(context: str, breaks, answer_start: int, answer_text: str) -
     sentence = next((context[s:e] for s, e in breaks if s <= answer_start < e), None)
     if not sentence:
         return None
-    words = _words(context)
-    first = words.char_to_word[answer_start]
-    last = words.char_to_word[answer_start + len(answer_text) - 1]
-    found = " ".join(words.words[first:last + 1])
-    if " ".join(answer_text.split()) not in found:
-        return None
-    return sentence
+    return sentence if answer_words(_words(context), answer_text, answer_start) is not None else None
