@@ -123,15 +123,21 @@ def build_mirror(root: Path) -> Path:
                 rows.append(f"{i}\t{a} visited {b}.\t{a + ' visited ' + b if same else b + ' visited ' + a}.\t{same}")
             _put(root / "pawsx" / lang / f"{split}.tsv", "\n".join(rows) + "\n")
     # Mewsli-X: synthetic jsonl in the released schema
-    entities = [{"entity_id": f"Q{i}", "title": n, "description": f"{n} is a {kinds[n].lower()} called {n}."}
-                for i, n in enumerate(names)]
+    entities = []
+    for i, n in enumerate(names):
+        first, second = f"{n} is a {kinds[n].lower()} called {n}.", f"It is known as {n}."
+        entities.append({"entity_id": f"Q{i}", "title": n, "description": f"{first} {second}",
+                         "sentence_spans": [{"start": 0, "end": len(first)},
+                                            {"start": len(first) + 1, "end": len(first) + 1 + len(second)}]})
     _put(root / "mewslix" / "candidate_set_entities.jsonl", "".join(json.dumps(e) + "\n" for e in entities))
 
     def mention(i, lang):
         e = entities[i % len(entities)]
-        text = f"Yesterday {e['title']} was in the news. Nothing else happened."
+        first = f"Yesterday {e['title']} was in the news."
+        text = f"{first} Nothing else happened."
         start = text.index(e["title"])
-        return {"context": {"text": text, "language": lang, "sentence_spans": [{"start": 0, "end": 37}]},
+        spans = [{"start": 0, "end": len(first)}, {"start": len(first) + 1, "end": len(text)}]
+        return {"context": {"text": text, "language": lang, "sentence_spans": spans},
                 "mention": {"example_id": f"{lang}{i:04d}", "entity_id": e["entity_id"],
                             "mention_span": {"start": start, "end": start + len(e["title"]), "text": e["title"]}}}
 

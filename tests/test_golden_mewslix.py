@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,49 @@ def test_the_other_checks_of_the_readers(tmp_path):
             reader(tmp_path / "empty.jsonl")
     with pytest.raises(DataError, match="file not found"):
         read_entities(tmp_path / "missing.jsonl")
+
+
+# ------------------------------------------- the family's model inputs, as the scripts build them
+# ids-<tokenizer>.json (make_ids.py): the token ids of every query and candidate as XTREME-R's
+# Mewsli-X code encodes them for mBERT (cased) and XLM-R (train_mewslix.sh / run_eval_mewslix.sh:
+# --do_lower_case), with the fixture tokenizers standing in for the two models.
+
+TOKENIZERS = ROOT / "tests" / "fixtures" / "tokenizers"
+
+
+@pytest.mark.parametrize("kind,folder", [("wordpiece", "wordpiece-cased"), ("sentencepiece", "sentencepiece-xlmr")])
+def test_the_retrieval_family_encodes_mewslix_as_the_benchmark(kind, folder):
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import Encoding, roberta_format
+    from trainables.tasks.retrieval import read_mewslix_pairs, read_mewslix_test
+
+    golden = json.loads((GOLDEN / f"ids-{kind}.json").read_text(encoding="utf-8"))
+    assert golden["about"]["do_lower_case"] == (kind == "sentencepiece")  # the scripts' choice by model
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / folder))
+    assert roberta_format(tok) == golden["about"]["do_lower_case"]
+    fam, task = family("retrieval"), target_task("mewslix")
+    enc = Encoding(task.protocol["max_length"], 128, task.protocol["max_query_length"])
+    assert enc.max_length == enc.max_query_length == golden["about"]["max_seq_len"]
+
+    # training pairs: the benchmark's own conversion where it runs (mBERT); for XLM-R it raises
+    # under its transformers, and its evaluation's encoding of the same texts is the reference
+    train = fam.encode(tok, read_mewslix_pairs(PAIRS), enc, train=True)
+    expected_train = golden["train"] or [list(p) for p in zip(golden["test"]["pair_queries"],
+                                                               golden["test"]["pair_candidates"])]
+    assert golden["train"] is not None or golden["train_raises"].startswith("KeyError")
+    assert [[f["query"]["input_ids"], f["positive"]["input_ids"]] for f in train] == expected_train
+
+    # test: every language's mentions against every candidate entity
+    query_ids = dict(zip([m[0] for m in EXPECTED["mentions"]], golden["test"]["queries"]))
+    for lang in LANGS:
+        rs = read_mewslix_test(MENTIONS, lang)
+        feats = fam.encode(tok, rs, enc, train=False)
+        queries = {rs.queries[f["example"]][0]: f["input_ids"] for f in feats if f["side"] == 0}
+        candidates = [f["input_ids"] for f in feats if f["side"] == 1]
+        assert queries == {qid: query_ids[qid] for qid, _ in rs.queries}
+        assert candidates == golden["test"]["candidates"]
+    # the lower-casing is what tells the formats apart on these texts (upper-case letters in most)
+    cased = fam.encode(tok, [replace(p, lowercase_roberta=False) for p in read_mewslix_pairs(PAIRS)], enc, True)
+    assert ([f["query"]["input_ids"] for f in cased] == [q for q, _ in expected_train]) == (kind == "wordpiece")

@@ -256,24 +256,30 @@ def test_ud_sentences_are_what_the_benchmarks_conversion_writes(name, source, la
     assert got == _maker("tagging").sentences(GOLDEN / "udpos" / f"{name}.tsv")
 
 
-# ---- tagging: a word without sub-tokens is read as the unknown token and tagged --------------------
+# ---- tagging: a word without sub-tokens is read as the unknown token and tagged; XLM-R: </s></s> ----
 
-def test_tagging_features_are_utils_tag_features_words_without_pieces_included():
+@pytest.mark.parametrize("kind,folder", [("wordpiece", "wordpiece-cased"), ("sentencepiece", "sentencepiece-xlmr")])
+def test_tagging_features_are_utils_tag_features_words_without_pieces_included(kind, folder):
     from transformers import AutoTokenizer
 
     from trainables.tasks import family, target_task
-    from trainables.tasks.base import Encoding
+    from trainables.tasks.base import Encoding, roberta_format
     from trainables.tasks.tagging import TagExample
 
     maker = _maker("tagging")
     labels = target_task("udpos").labels
     examples = [TagExample(tuple(w for w, _ in s), tuple(labels.index(t) for _, t in s)) for s in maker.sentences()]
-    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "wordpiece-cased"))
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / folder))
     feats = family("tagging").encode(tok, examples, Encoding(maker.MAX_SEQ_LENGTH, 128, 64), train=True)
-    golden = _golden("tagging", "features-wordpiece.json")
+    golden = _golden("tagging", f"features-{kind}.json")
     assert [f["input_ids"] for f in feats] == [g["input_ids"] for g in golden]
     assert [f["labels"] for f in feats] == [g["label_ids"] for g in golden]
     assert any(tok.unk_token_id in g["input_ids"][-5:] for g in golden)  # the words without pieces
+    # run_tag.py --model_type xlmr ends with two separators, bert with one
+    assert roberta_format(tok) == (kind == "sentencepiece")
+    ends = {tuple(g["input_ids"][-2:]) for g in golden}
+    assert ends == {(tok.sep_token_id,) * 2} if kind == "sentencepiece" else tok.sep_token_id in {b for _, b in ends}
+    assert all(len(f["input_ids"]) == len(f["attention_mask"]) == len(f["labels"]) for f in feats)
 
 
 # ---- heads: the model classes the benchmark's scripts instantiate, run here on the same weights ----

@@ -29,9 +29,11 @@ from trainables.robust.base import RobustMethod
 from trainables.tasks import family, target_task
 from trainables.tasks.base import cached_features, source_stamp, tokenizer_fingerprint
 
-FEATURES_VERSION = 2
+FEATURES_VERSION = 3
 """In the feature-cache key; bumped when a family's encoding changes (2: the XTREME-R protocol
-encodings of QA windows, tagging's unknown words and multiple-choice pairs)."""
+encodings of QA windows, tagging's unknown words and multiple-choice pairs; 3: LAReQA's
+sentence + paragraph candidates, Mewsli-X text as ``utils_mewslix.py`` prepares it and lowercased
+for XLM-R, XLM-R tagging's second ``</s>``)."""
 
 
 class EvalSet:

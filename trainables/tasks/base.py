@@ -164,6 +164,16 @@ def tokenizer_inputs(enc, i: int) -> dict:
     return {k: list(enc[k][i]) for k in MODEL_INPUTS if k in enc}
 
 
+def roberta_format(tokenizer) -> bool:
+    """Whether the tokenizer builds pairs RoBERTa's way, ``<s> A </s></s> B </s>`` (XLM-R,
+    RoBERTa), rather than BERT's ``[CLS] A [SEP] B [SEP]``: two more special tokens for a pair than
+    for one sequence, not one. The XTREME-R scripts key two input details on this model type
+    (``--model_type xlmr``): tagging ends a sentence with two separators (``run_tag.py``'s
+    ``sep_token_extra``), and Mewsli-X lowercases its text (``train_mewslix.sh``'s
+    ``--do_lower_case`` for XLM-R)."""
+    return tokenizer.num_special_tokens_to_add(pair=True) - tokenizer.num_special_tokens_to_add(pair=False) == 2
+
+
 def encoder_inputs(input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None) -> dict:
     """The encoder's keyword arguments for a batch (token ids or, from robust methods, embeddings)."""
     kwargs = {"attention_mask": attention_mask}

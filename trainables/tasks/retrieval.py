@@ -34,19 +34,20 @@ Mirror formats:
 - XQuAD-R: SQuAD-format JSON per language whose paragraphs also carry ``sentences`` and
   ``sentence_breaks`` (``[[start, end], ...]``); the question ids are shared across languages;
 - Mewsli-X, as ``get-mewsli-x.sh`` writes it: ``candidate_set_entities.jsonl`` (``entity_id``,
-  ``description``), ``wikinews_mentions-{dev,test}.jsonl`` (an article per line: ``context``
-  with ``text``/``language``/``sentence_spans`` and its ``mentions`` with ``example_id``,
-  ``mention_span`` and ``entity_id``) and ``wikipedia_pairs-{train,dev}.jsonl``
-  (``contextual_mention`` + ``entity``). Query text as the baseline builds it: the mention,
-  a colon, and the sentence holding it with the mention marked ``{ ... }``.
+  ``description``, ``sentence_spans``), ``wikinews_mentions-{dev,test}.jsonl`` (an article per
+  line: ``context`` with ``text``/``language``/``sentence_spans`` and its ``mentions`` with
+  ``example_id``, ``mention_span`` and ``entity_id``) and ``wikipedia_pairs-{train,dev}.jsonl``
+  (``contextual_mention`` + ``entity``). Query and candidate text exactly as ``utils_mewslix.py``
+  prepares them (``trainables.tasks.mewslix``: the mention's sentence with the mention marked
+  ``{ ... }``; the description's sentence spans).
 Official prediction layout: Tatoeba one predicted index per line (tsv); LAReQA and Mewsli-X
 ``{query id: [candidate ids, best first]}`` JSON.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,7 +58,8 @@ from torch import nn
 from trainables.collectives import gather_across_ranks
 from trainables.data import DataError, read_json_file
 from trainables.scoring.metrics import accuracy, map_at_k, mrr_at_k
-from trainables.tasks.base import Encoding, pad_inputs, tokenizer_inputs
+from trainables.tasks import mewslix
+from trainables.tasks.base import Encoding, pad_inputs, roberta_format, tokenizer_inputs
 from trainables.tasks.heads import RetrievalHead
 from trainables.tasks.sentence_breaks import answer_sentence, sentence_breaks
 
@@ -74,6 +76,8 @@ class RetrievalSet:
     gold: dict[str, set[str]] = field(default_factory=dict)
     short_queries: bool = False
     """Queries truncated to ``max_query_length`` (LAReQA, Mewsli-X), else to ``max_length`` (Tatoeba)."""
+    lowercase_roberta: bool = False
+    """Texts lowercased for an XLM-R-format tokenizer (Mewsli-X: ``lowercase_for``)."""
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -84,6 +88,8 @@ class PairForRetrieval:
     """A training pair: a query and its positive candidate (the other pairs of the batch are negatives)."""
     query: str
     positive: str
+    lowercase_roberta: bool = False
+    """Both texts lowercased for an XLM-R-format tokenizer (Mewsli-X: ``lowercase_for``)."""
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -172,91 +178,32 @@ def read_lareqa(folder: str | Path, lang: str, languages: tuple[str, ...]) -> Re
                         {qid: answers_of[qid] for qid, _, _ in questions}, short_queries=True)
 
 
-def _jsonl_rows(path: Path):
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    yield n, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-
-
-def mention_query(context: dict, mention: dict, where: str) -> str:
-    """The Mewsli-X baseline's query text: ``mention: sentence`` with the mention in the
-    sentence that holds it marked as `` { mention } `` (braces already there become parens)."""
-    try:
-        text, span = context["text"], mention["mention_span"]
-        start, end = int(span["start"]), int(span["end"])
-    except (KeyError, TypeError, ValueError):
-        raise DataError(f"{where}: a mention needs context.text and mention_span {{start, end}}") from None
-    if not 0 <= start < end <= len(text):
-        raise DataError(f"{where}: mention span [{start}, {end}) is outside the context text")
-    lo, hi = 0, len(text)
-    for s in context.get("sentence_spans") or []:
-        if s["start"] <= start < s["end"]:
-            lo, hi = s["start"], max(s["end"], end)
-            break
-
-    def esc(t: str) -> str:
-        return t.replace("{", "(").replace("}", ")")
-
-    name = text[start:end]
-    return f"{esc(name)}: {esc(text[lo:start])} {{ {esc(name)} }} {esc(text[end:hi])}".strip()
-
-
-def read_entities(path: str | Path) -> list[tuple[str, str]]:
-    """``candidate_set_entities.jsonl``: (entity id, description) of every candidate."""
+def read_mewslix_test(path: str | Path, lang: str) -> RetrievalSet:
+    """``wikinews_mentions-{split}.jsonl``: the mentions of the articles in ``lang`` against
+    every entity of ``candidate_set_entities.jsonl`` beside it, text as
+    ``trainables.tasks.mewslix`` (``utils_mewslix.py``) prepares it."""
     path = Path(path)
-    out = []
-    for n, row in _jsonl_rows(path):
-        if "entity_id" not in row or "description" not in row:
-            raise DataError(f"{path}:{n}: an entity needs 'entity_id' and 'description'")
-        out.append((str(row["entity_id"]), row["description"]))
-    return out
+    entities = mewslix.read_entities(path.parent / "candidate_set_entities.jsonl")
+    queries, gold = mewslix.read_mentions(path, {e for e, _ in entities}, lang)
+    return RetrievalSet(queries, entities, gold, short_queries=True, lowercase_roberta=True)
 
 
-def read_mewslix_mentions(path: str | Path, entities: list[tuple[str, str]], lang: str) -> RetrievalSet:
-    """``wikinews_mentions-{split}.jsonl`` (one article per line: ``{"context", "mentions"}``),
-    the mentions of articles in ``lang`` against every candidate entity."""
-    path = Path(path)
-    known = {e for e, _ in entities}
-    queries, gold = [], {}
-    for n, row in _jsonl_rows(path):
-        context = row.get("context") or {}
-        if context.get("language") != lang:
-            continue
-        for m in row.get("mentions", []):
-            where = f"{path}:{n}"
-            if "example_id" not in m or "entity_id" not in m:
-                raise DataError(f"{where}: a mention needs 'example_id' and 'entity_id'")
-            if str(m["entity_id"]) not in known:
-                raise DataError(f"{where}: entity '{m['entity_id']}' is not among the candidates")
-            queries.append((str(m["example_id"]), mention_query(context, m, where)))
-            gold[str(m["example_id"])] = {str(m["entity_id"])}
-    if not queries:
-        raise DataError(f"{path}: no mentions in language '{lang}'")
-    return RetrievalSet(queries, entities, gold)
+def read_mewslix_pairs(path: str | Path) -> list[PairForRetrieval]:
+    """``wikipedia_pairs-{split}.jsonl``: English (mention query, entity description) pairs,
+    text as ``trainables.tasks.mewslix`` (``utils_mewslix.py``) prepares it."""
+    return [PairForRetrieval(q, d, lowercase_roberta=True) for q, d in mewslix.read_wikipedia_pairs(path)]
 
 
-def read_wikipedia_pairs(path: str | Path) -> list[PairForRetrieval]:
-    """``wikipedia_pairs-{split}.jsonl``: ``{"contextual_mention": {"context", "mention"},
-    "entity": {"entity_id", "description"}}`` per line (English fine-tuning pairs)."""
-    path = Path(path)
-    out = []
-    for n, row in _jsonl_rows(path):
-        try:
-            cm, entity = row["contextual_mention"], row["entity"]
-            out.append(PairForRetrieval(mention_query(cm["context"], cm["mention"], f"{path}:{n}"),
-                                        entity["description"]))
-        except (KeyError, TypeError):
-            raise DataError(f"{path}:{n}: expected contextual_mention.{{context, mention}} and "
-                            f"entity.description") from None
-    if not out:
-        raise DataError(f"{path}: no pairs")
-    return out
+def lowercase_for(tokenizer, texts: list[str], lowercase_roberta: bool) -> list[str]:
+    """Mewsli-X's texts as its scripts feed them to the tokenizer: ``train_mewslix.sh`` and
+    ``run_eval_mewslix.sh`` pass ``--do_lower_case`` for XLM-R (not for mBERT), and the
+    transformers the benchmark pins (2.x) then lowercases the text in ``tokenize``, leaving the
+    tokenizer's special tokens as they are. So: lowercased where ``lowercase_roberta`` and the
+    tokenizer is XLM-R-format (``roberta_format``), else unchanged."""
+    if not (lowercase_roberta and roberta_format(tokenizer)):
+        return texts
+    special = re.compile("(" + "|".join(re.escape(t) for t in tokenizer.all_special_tokens) + ")|(.+?)")
+    return [special.sub(lambda m: m.group(1) or m.group(2).lower(), t) for t in texts]
 
 
 def squad_retrieval_pairs(examples) -> list[PairForRetrieval]:
@@ -283,7 +230,8 @@ def pairs_as_set(pairs: list[PairForRetrieval]) -> RetrievalSet:
         ids.setdefault(p.positive, str(len(ids)))
     return RetrievalSet([(str(i), p.query) for i, p in enumerate(pairs)],
                         [(cid, text) for text, cid in ids.items()],
-                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)}, short_queries=True)
+                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)}, short_queries=True,
+                        lowercase_roberta=bool(pairs) and pairs[0].lowercase_roberta)
 
 
 # ------------------------------------------------------------------------------------- family
@@ -329,27 +277,30 @@ class Retrieval:
         if kind == "mewslix":
             path = task.mirror_path(data_dir, split, lang)
             if split == "test":
-                return read_mewslix_mentions(path, read_entities(path.parent / "candidate_set_entities.jsonl"),
-                                             lang)
-            pairs = read_wikipedia_pairs(path)
+                return read_mewslix_test(path, lang)
+            pairs = read_mewslix_pairs(path)
             return pairs if split == "train" else pairs_as_set(pairs)
         raise ValueError(f"{task.key}: unknown retrieval format '{kind}'")
 
     def augment(self, example, fn):
         """RS-DA: both sides of a training pair rewritten by ``fn`` (text -> text)."""
-        return PairForRetrieval(fn(example.query), fn(example.positive))
+        return replace(example, query=fn(example.query), positive=fn(example.positive))
 
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if isinstance(examples, list):  # training pairs (LAReQA, Mewsli-X)
-            q = tokenizer([p.query for p in examples], truncation=True, max_length=cfg.max_query_length)
-            c = tokenizer([p.positive for p in examples], truncation=True, max_length=cfg.max_length)
+            lower = bool(examples) and examples[0].lowercase_roberta
+            q = tokenizer(lowercase_for(tokenizer, [p.query for p in examples], lower),
+                          truncation=True, max_length=cfg.max_query_length)
+            c = tokenizer(lowercase_for(tokenizer, [p.positive for p in examples], lower),
+                          truncation=True, max_length=cfg.max_length)
             return [{"query": tokenizer_inputs(q, i), "positive": tokenizer_inputs(c, i), "example": i,
                      "input_ids": q["input_ids"][i] + c["input_ids"][i]}  # length for sorting
                     for i in range(len(examples))]
         feats = []
         query_length = cfg.max_query_length if examples.short_queries else cfg.max_length
         for side, rows, length in ((0, examples.queries, query_length), (1, examples.candidates, cfg.max_length)):
-            enc = tokenizer([t for _, t in rows], truncation=True, max_length=length)
+            enc = tokenizer(lowercase_for(tokenizer, [t for _, t in rows], examples.lowercase_roberta),
+                            truncation=True, max_length=length)
             feats += [{**tokenizer_inputs(enc, i), "side": side, "example": i} for i in range(len(rows))]
         return feats
 

@@ -6,7 +6,9 @@ than ``max_length`` sub-tokens is cut at word boundaries into consecutive window
 word gets a prediction (nothing is truncated away before scoring). A word the tokenizer maps
 to no token at all is read as the tokenizer's unknown token, so the model tags it (XTREME-R's
 ``utils_tag.py``); only a tokenizer without an unknown token leaves such a word the task's
-first label (``O`` / ``NOUN``).
+first label (``O`` / ``NOUN``). XLM-R-format tokenizers (``roberta_format``) end every window
+with a second ``</s>``, as ``run_tag.py --model_type xlmr`` does (``sep_token_extra``):
+``<s> words </s></s>``; BERT format: ``[CLS] words [SEP]``.
 
 Head: dropout + linear per token; loss: cross-entropy over first sub-tokens; metric: seqeval
 chunk F1 (also for POS, as the official evaluator does).
@@ -31,7 +33,7 @@ from torch import nn
 
 from trainables.data import DataError, hub_rows
 from trainables.scoring.metrics import seqeval_f1
-from trainables.tasks.base import Encoding, pad_inputs, pad_sequences
+from trainables.tasks.base import Encoding, pad_inputs, pad_sequences, roberta_format
 from trainables.tasks.heads import head_dropout, new_linear
 from trainables.tasks.ud import read_ud_sentences
 
@@ -155,7 +157,9 @@ class TokenTagging:
         return replace(example, tokens=tuple(fn(t) for t in example.tokens))
 
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
-        budget = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False)
+        # XLM-R format: run_tag.py's sep_token_extra, a second </s> (label ignored) after the words
+        extra = [tokenizer.sep_token_id] if roberta_format(tokenizer) else []
+        budget = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False) - len(extra)
         # sub-token count of every word, from one batched call over all words
         words = [w for e in examples for w in e.tokens]
         counts = [len(ids) for ids in tokenizer(words, add_special_tokens=False)["input_ids"]] if words else []
@@ -170,7 +174,7 @@ class TokenTagging:
             c = [n or 1 for n in c]
             for start, end in _windows(c, budget):
                 enc = tokenizer(words[start:end], is_split_into_words=True,
-                                truncation=True, max_length=cfg.max_length)
+                                truncation=True, max_length=cfg.max_length - len(extra))
                 first, labels, seen = [-1] * (end - start), [], set()
                 for pos, w in enumerate(enc.word_ids()):
                     if w is None or w in seen:
@@ -179,8 +183,14 @@ class TokenTagging:
                     seen.add(w)
                     first[w] = pos
                     labels.append(e.tags[start + w])
-                feats.append({**{k2: list(v) for k2, v in enc.items() if k2 != "offset_mapping"},
-                              "labels": labels, "example": i, "word_start": start, "first": first})
+                inputs = {k2: list(v) for k2, v in enc.items() if k2 != "offset_mapping"}
+                if extra:
+                    inputs["input_ids"] += extra
+                    for k2 in ("attention_mask", "token_type_ids"):
+                        if k2 in inputs:
+                            inputs[k2].append(inputs[k2][-1])
+                    labels.append(IGNORE)
+                feats.append({**inputs, "labels": labels, "example": i, "word_start": start, "first": first})
         return feats
 
     def collate(self, features, pad_id: int) -> dict[str, torch.Tensor]:
