@@ -429,6 +429,42 @@ def test_lareqa_candidates_and_relevance_are_utils_lareqas(tmp_path):
         assert rs.short_queries  # queries at max_query_length
 
 
+@pytest.mark.parametrize("kind,folder", [("wordpiece", "wordpiece-cased"), ("sentencepiece", "sentencepiece-xlmr")])
+def test_lareqa_token_ids_are_the_benchmarks_xlmr_lowercased(kind, folder, tmp_path):
+    """``lareqa/make_ids.py``: evaluate_retrieval.py's encoding of the pooled candidates and of
+    the training questions and answers, with the scripts' --do_lower_case by model (XLM-R only)."""
+    import gzip
+
+    from transformers import AutoTokenizer
+
+    from trainables.tasks import family, target_task
+    from trainables.tasks.base import Encoding
+    from trainables.tasks.qa import read_squad_json
+    from trainables.tasks.retrieval import read_lareqa, squad_retrieval_pairs
+
+    ids = json.loads(gzip.decompress((GOLDEN / "lareqa" / f"ids-{kind}.json.gz").read_bytes()))
+    assert ids["about"]["do_lower_case"] == (kind == "sentencepiece")
+    golden, make = _lareqa_golden(), _maker("lareqa")
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / folder))
+    fam, protocol = family("retrieval"), target_task("lareqa").protocol
+    enc = Encoding(protocol["max_length"], 128, protocol["max_query_length"])
+    assert (enc.max_query_length, enc.max_length) == (ids["about"]["max_query_len"], ids["about"]["max_answer_len"])
+
+    breaks = _golden("lareqa", "sentence_breaks.json")["fixtures"]
+    langs = tuple(golden["languages"])
+    for lang in langs:
+        (tmp_path / f"{lang}.json").write_text(json.dumps(make.xquad_r_doc(lang, breaks)), encoding="utf-8")
+    feats = fam.encode(tok, read_lareqa(tmp_path, "de", langs), enc, train=False)
+    assert [f["input_ids"] for f in feats if f["side"] == 1] == ids["candidates"]
+    assert max(map(len, ids["candidates"])) == enc.max_length  # truncation is exercised
+
+    by_id = {e.id: e for e in read_squad_json(ROOT / "tests" / "fixtures" / "xquad" / "xquad.en.json")}
+    pairs = squad_retrieval_pairs([by_id[qid] for qid, *_ in golden["train_features"]])
+    train = fam.encode(tok, pairs, enc, train=True)
+    assert [f["query"]["input_ids"] for f in train] == ids["queries"]
+    assert [f["positive"]["input_ids"] for f in train] == ids["answers"]
+
+
 def test_lareqa_training_pairs_and_lengths_are_the_benchmarks(tmp_path):
     from orchestrator.spec import parse_spec
     from trainables.tasks import target_task

@@ -173,9 +173,11 @@ def family(name: str) -> TaskFamily:
 
 
 XNLI_LANGS = _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh")
-# The fine-tuning settings of google-research/xtreme's scripts (mBERT / XLM-R base; every one
-# trains with a global batch of 32 = 8 x 4 accumulation or 4 x 8, AdamW eps 1e-8, no warm-up
-# and no weight decay unless given here; trainables.optimiser).
+# The fine-tuning settings of google-research/xtreme's scripts (mBERT / XLM-R base; AdamW eps
+# 1e-8, no warm-up and no weight decay unless given here; trainables.optimiser). Their batches:
+# 8 x 4 accumulation or 4 x 8 (32 a step, as training.batch_size here), but LAReQA 4 x 4 and
+# Mewsli-X 64 x 4 (mBERT) / 8 x 4 (XLM-R large), whose in-batch negatives are each micro-batch's:
+# not matched yet (README "Protocol").
 _CLASSIFY = {"epochs": 5, "learning_rate": 2e-5, "max_length": 128, "weight_decay": 0.0,
              "warmup_ratio": 0.0}                                     # train_xnli.sh, train_pawsx.sh
 _TAG = {**_CLASSIFY, "epochs": 10}                                    # train_udpos.sh, train_panx.sh

@@ -77,7 +77,7 @@ class RetrievalSet:
     short_queries: bool = False
     """Queries truncated to ``max_query_length`` (LAReQA, Mewsli-X), else to ``max_length`` (Tatoeba)."""
     lowercase_roberta: bool = False
-    """Texts lowercased for an XLM-R-format tokenizer (Mewsli-X: ``lowercase_for``)."""
+    """Texts lowercased for an XLM-R-format tokenizer (LAReQA, Mewsli-X: ``lowercase_for``)."""
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -89,7 +89,7 @@ class PairForRetrieval:
     query: str
     positive: str
     lowercase_roberta: bool = False
-    """Both texts lowercased for an XLM-R-format tokenizer (Mewsli-X: ``lowercase_for``)."""
+    """Both texts lowercased for an XLM-R-format tokenizer (LAReQA, Mewsli-X: ``lowercase_for``)."""
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -175,7 +175,7 @@ def read_lareqa(folder: str | Path, lang: str, languages: tuple[str, ...]) -> Re
             answers_of.setdefault(qid, set()).update(sids)
     questions, _ = _xquad_r(folder / f"{lang}.json")
     return RetrievalSet([(qid, text) for qid, text, _ in questions], candidates,
-                        {qid: answers_of[qid] for qid, _, _ in questions}, short_queries=True)
+                        {qid: answers_of[qid] for qid, _, _ in questions}, short_queries=True, lowercase_roberta=True)
 
 
 def read_mewslix_test(path: str | Path, lang: str) -> RetrievalSet:
@@ -195,7 +195,8 @@ def read_mewslix_pairs(path: str | Path) -> list[PairForRetrieval]:
 
 
 def lowercase_for(tokenizer, texts: list[str], lowercase_roberta: bool) -> list[str]:
-    """Mewsli-X's texts as its scripts feed them to the tokenizer: ``train_mewslix.sh`` and
+    """LAReQA's and Mewsli-X's texts as their scripts feed them to the tokenizer:
+    ``train_lareqa.sh``, ``run_eval_lareqa.sh``, ``train_mewslix.sh`` and
     ``run_eval_mewslix.sh`` pass ``--do_lower_case`` for XLM-R (not for mBERT), and the
     transformers the benchmark pins (2.x) then lowercases the text in ``tokenize``, leaving the
     tokenizer's special tokens as they are. So: lowercased where ``lowercase_roberta`` and the
@@ -219,7 +220,7 @@ def squad_retrieval_pairs(examples) -> list[PairForRetrieval]:
             breaks[e.context] = sentence_breaks(e.context)
         sentence = answer_sentence(e.context, breaks[e.context], start, text)
         if sentence is not None:
-            out.append(PairForRetrieval(e.question, lareqa_candidate(sentence, e.context)))
+            out.append(PairForRetrieval(e.question, lareqa_candidate(sentence, e.context), lowercase_roberta=True))
     return out
 
 
