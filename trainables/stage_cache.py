@@ -50,9 +50,11 @@ import pyarrow.fs as pafs
 
 from trainables.config import RunConfig
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """1: before the XTREME-R protocol fixes; 2: AdamW spares biases and LayerNorm weights, warm-up
-starts at 0 (``trainables.optimiser``)."""
+starts at 0 (``trainables.optimiser``); 3: the benchmark's heads, the pooler kept through stages
+(``trainables.tasks.heads``); 4: a tagging intermediate (finer139) on an XLM-R-format model ends
+its inputs with ``</s></s>`` (``run_tag.py``'s ``sep_token_extra``)."""
 NAMESPACE = "xlt"
 
 
