@@ -144,7 +144,7 @@ def run_config(spec: SweepSpec, storage: str, cache_root: str | None = None) -> 
         target=TargetConfig(spec.target.task, tuple(spec.languages), spec.target.data_dir,
                             spec.target.generalized, spec.target.retrieval_layer),
         training=Training(
-            batch_size=t.batch_size, eval_batch_size=t.eval_batch_size,
+            batch_size=t.batch_size, negatives_pool=t.negatives_pool, eval_batch_size=t.eval_batch_size,
             encoding=Encoding(t.max_length, t.doc_stride, t.max_query_length),
             optimiser=Optimiser(weight_decay=t.weight_decay, warmup_ratio=t.warmup_ratio,
                                 warmup_steps=t.warmup_steps, max_grad_norm=t.max_grad_norm),

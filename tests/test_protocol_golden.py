@@ -143,6 +143,21 @@ def test_tatoeba_pools_the_layer_run_tatoeba_sh_pools():
         assert retrieval_layer("lareqa", None, int(depth)) is None  # trained on, and read from, the last
 
 
+# ---- retrieval batches: the scripts' micro-batch is the negative pool, x accumulation the step ----
+
+@pytest.mark.parametrize("task", ["lareqa", "mewslix"])
+def test_retrieval_batch_and_negative_pool_are_the_training_scripts(task, tmp_path):
+    """``batches.json``: PER_GPU_BATCH_SIZE x GRAD_ACC_STEPS of train_<task>.sh for mBERT (the
+    defaults' model, as for every target); XLM-R large's is the documented setting to give."""
+    from orchestrator.spec import parse_spec
+
+    script = _golden("retrieval", "batches.json")[task]["bert-base-multilingual-cased"]
+    spec = parse_spec({"name": "t", "model": {"name": "bert-base-multilingual-cased"},
+                       "target": {"task": task, "data_dir": str(tmp_path)}})
+    assert spec.training.negatives_pool == script["PER_GPU_BATCH_SIZE"]
+    assert spec.training.batch_size == script["PER_GPU_BATCH_SIZE"] * script["GRAD_ACC_STEPS"]
+
+
 # ---- XCOPA / SocialIQA inputs: premise + " What was the cause?/effect?", then the choice ---------
 
 TOKENIZERS = ROOT / "tests" / "fixtures" / "tokenizers"

@@ -245,7 +245,9 @@ def test_a_sweep_saved_with_another_config_format_is_refused_before_ray_starts(t
     record.write_text(json.dumps({"in_trial": True}))  # as the previous version wrote it
     assert main(["--space", str(space), "--storage", str(storage), "--resume"]) == 2
     err = capsys.readouterr().err
-    assert "trial configs have format 1, this one reads format 2" in err and "the version that started it" in err
+    assert "trial configs have format 1, this one reads format 3" in err and "the version that started it" in err
+    record.write_text(json.dumps({"in_trial": True, "config_format": 2}))  # before warmup_steps / negatives_pool
+    assert "trial configs have format 2, this one reads format 3" in config_format_problem(storage, "old")
     executor_of(storage, parse_spec({"name": "old"}), resume=False)  # a sweep this version starts
     assert config_format_problem(storage, "old") is None
 
@@ -312,7 +314,9 @@ def test_resume_reads_only_the_users_own_unshared_state(tmp_path, capsys, tamper
     ("udpos", {"epochs": 10, "learning_rate": 2e-5, "max_length": 128}),
     ("xquad", {"epochs": 3, "learning_rate": 3e-5, "max_length": 384, "doc_stride": 128,
                "max_query_length": 64, "weight_decay": 0.0001, "warmup_steps": 500}),
-    ("mewslix", {"epochs": 2, "max_length": 64}),
+    ("mewslix", {"epochs": 2, "max_length": 64, "batch_size": 256, "negatives_pool": 64}),
+    ("lareqa", {"epochs": 3, "max_length": 256, "max_query_length": 96, "batch_size": 16, "negatives_pool": 4}),
+    ("pawsx", {"batch_size": 32, "negatives_pool": None}),
 ])
 def test_training_defaults_are_the_target_benchmark_scripts(task, expected):
     spec = parse_spec({"name": "t", "model": {"name": "xlm-roberta-base"},
@@ -342,3 +346,15 @@ def test_a_qa_doc_stride_longer_than_a_window_is_refused_before_ray():
     with pytest.raises(SpecError, match=r"training.doc_stride: 128 exceeds the context a QA window holds"):
         parse_spec({**base, "training": {"max_length": 128}})  # 128 - 64 - 4 = 60 context tokens
     assert parse_spec({**base, "training": {"max_length": 128, "doc_stride": 60}}).training.doc_stride == 60
+
+
+def test_negatives_pool_is_refused_where_the_target_has_no_in_batch_negatives():
+    base = {"name": "t", "target": {"task": "xnli", "data_dir": "hub"}, "intermediate": {"data_dir": "hub"}}
+    with pytest.raises(ValueError, match=r"training.negatives_pool: .* xnli has none \(allowed: null, or a target "
+                                         r"in lareqa, mewslix\)"):
+        parse_spec({**base, "training": {"negatives_pool": 4}})
+    with pytest.raises(ValueError, match=r"negatives_pool"):
+        parse_spec({**base, "target": {"task": "lareqa", "data_dir": "hub"}, "training": {"negatives_pool": 0}})
+    spec = parse_spec({**base, "target": {"task": "lareqa", "data_dir": "hub"},
+                       "training": {"batch_size": 32, "negatives_pool": None}})
+    assert (spec.training.batch_size, spec.training.negatives_pool) == (32, None)  # one pool: a documented option

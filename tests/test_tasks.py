@@ -278,3 +278,24 @@ def test_tatoeba_pools_run_tatoeba_sh_layer_and_the_trained_retrievers_their_las
     assert [retrieval_layer("tatoeba", None, n) for n in (12, 24, 2)] == [8, 14, None]
     assert retrieval_layer("tatoeba", 3, 12) == 3
     assert retrieval_layer("lareqa", None, 12) is None and retrieval_layer("mewslix", None, 24) is None
+
+
+def test_a_retrieval_stage_hands_its_negative_pool_to_every_batch(mirror_dir, tiny_model, tmp_path):
+    """training.negatives_pool (Mewsli-X's default 64, here 4) travels from the space file to the
+    batches the loss reads; a retrieval target without it trains on one pool per batch."""
+    from configs import finetune
+
+    from trainables.batching import collate
+    from trainables.stage_data import StageData
+
+    space = {"target": {"task": "mewslix", "languages": ["en"]},
+             "training": {"batch_size": 8, "negatives_pool": 4, "max_examples": 16}}
+    cfg = finetune(tiny_model, mirror_dir, tmp_path / "s", space, seed=0)
+    assert cfg.training.negatives_pool == 4
+    (part,) = StageData(cfg, load_tokenizer(tiny_model)).parts
+    batch = collate(part, list(range(8)), 0)
+    assert int(batch["negatives_pool"]) == 4 and int(batch["pairs"]) == 8
+    space["training"]["negatives_pool"] = None
+    (part,) = StageData(finetune(tiny_model, mirror_dir, tmp_path / "s", space, seed=0),
+                        load_tokenizer(tiny_model)).parts
+    assert "negatives_pool" not in collate(part, list(range(8)), 0)

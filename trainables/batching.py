@@ -76,5 +76,6 @@ class BatchSchedule:
 
 
 def collate(part: Part, indices: list[int], pad_id: int) -> dict[str, torch.Tensor]:
-    """The padded batch of ``indices`` of ``part``'s features."""
-    return part.family.collate([part.features[i] for i in indices], pad_id)
+    """The padded batch of ``indices`` of ``part``'s features, with the part's batch settings."""
+    batch = part.family.collate([part.features[i] for i in indices], pad_id)
+    return {**batch, **{k: torch.tensor(v) for k, v in part.batch_settings.items()}}

@@ -75,11 +75,12 @@ def _build(hint, value):
 
 
 
-CONFIG_FORMAT = 2
+CONFIG_FORMAT = 3
 """The layout of a trial's Tune config (``{"run": RunConfig dict, **TrialChoices}``). A sweep
 records it when it starts; ``--resume`` of a sweep saved with another layout is refused before
 Ray starts (Tune restores each trial's config as it was saved). 1: the flat ``run`` dict before
-the typed configurations; 2: this module."""
+the typed configurations; 2: this module; 3: ``Optimiser.warmup_steps`` and
+``Training.negatives_pool``."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Training(_Plain):
     """What every stage of a trial trains with (``training.*`` but the per-stage schedule)."""
     batch_size: int
     """The global batch, split across the Train workers."""
+    negatives_pool: int | None
+    """Retrieval fine-tuning (LAReQA, Mewsli-X): pairs per in-batch-negative pool of the global
+    batch; None: one pool (``trainables.tasks.retrieval.Retrieval.loss``)."""
     eval_batch_size: int
     encoding: Encoding
     optimiser: Optimiser

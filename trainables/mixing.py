@@ -24,7 +24,7 @@ The batches themselves (which examples, in which order, on which rank) come from
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -39,6 +39,9 @@ class Part:
     task: object
     family: object
     features: list
+    batch_settings: dict = field(default_factory=dict)
+    """Stage settings the family's loss reads from every batch of this part, as 0-d tensors
+    (``trainables.batching.collate``): the retrieval target's ``negatives_pool``."""
 
 
 def split_cap(sizes: list[int], cap: int | None, mixing: str) -> list[int]:

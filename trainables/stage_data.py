@@ -74,7 +74,9 @@ class StageData:
             examples, self.diagnostics = method.augment(examples, self.family, cfg.seed)
             augment = method.identity()
         self.train = self._features(examples, "train", "en", train=True, augment=augment)
-        self.parts = [Part(self.task.key, self.task, self.family, self.train)]
+        pool = cfg.training.negatives_pool if stage == "finetune" else None
+        self.parts = [Part(self.task.key, self.task, self.family, self.train,
+                           {"negatives_pool": pool} if pool is not None else {})]
         self.dev, self.final = [], []
         if stage == "finetune":
             has_dev = "dev" in self.task.hub if cfg.data_dir == "hub" else (

@@ -256,6 +256,11 @@ class Training(_Strict):
     ``warmup_ratio``."""
     max_grad_norm: float = Field(default=1.0, gt=0)
     """Gradients are clipped to this global L2 norm before each optimiser step (XTREME scripts: 1.0)."""
+    negatives_pool: int | None = Field(default=None, ge=1)
+    """LAReQA / Mewsli-X fine-tuning: pairs per in-batch-negative pool. Each query is scored
+    against the candidates of its own pool of the global batch, as each forward pass of the
+    scripts' gradient accumulation is its own pool (their per-GPU micro-batch: LAReQA 4,
+    Mewsli-X 64). None: the whole global batch is one pool."""
     select: Literal["last", "best"] = "last"
     """Weights evaluated zero-shot: the last epoch's, or the epoch with the best English dev
     objective (never target-language dev data)."""

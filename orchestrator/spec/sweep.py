@@ -20,7 +20,7 @@ from orchestrator.spec.params import Range, _Strict, _unique_list
 from orchestrator.spec.sections import Intermediate, Model, Resources, Robust, Search, Storage, Target, Training
 from trainables.catalog import CATALOG
 from trainables.known_models import encoder_depth, max_positions
-from trainables.tasks import TASKS
+from trainables.tasks import POOLED_TARGETS, TASKS
 
 
 class SweepSpec(_Strict):
@@ -95,6 +95,10 @@ class SweepSpec(_Strict):
                             f"(max_length {t.max_length} - max_query_length {t.max_query_length} - up to 4 "
                             f"special tokens = {t.max_length - t.max_query_length - 4}); windows would skip "
                             f"context (allowed: 1..{max(1, t.max_length - t.max_query_length - 4)})")
+        if t.negatives_pool is not None and self.target.task not in POOLED_TARGETS:
+            problems.append(f"training.negatives_pool: in-batch negatives are what LAReQA and Mewsli-X "
+                            f"fine-tuning trains with; {self.target.task} has none (allowed: null, or a "
+                            f"target in {', '.join(POOLED_TARGETS)})")
         continuous = isinstance(self.training.learning_rate, Range) or any(
             isinstance(self.robust.magnitude(m), Range) for m in self.robust.methods)
         if self.search.samples_per_cell > 1 and not continuous:

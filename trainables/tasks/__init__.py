@@ -175,17 +175,21 @@ def family(name: str) -> TaskFamily:
 XNLI_LANGS = _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh")
 # The fine-tuning settings of google-research/xtreme's scripts (mBERT / XLM-R base; AdamW eps
 # 1e-8, no warm-up and no weight decay unless given here; trainables.optimiser). Their batches:
-# 8 x 4 accumulation or 4 x 8 (32 a step, as training.batch_size here), but LAReQA 4 x 4 and
-# Mewsli-X 64 x 4 (mBERT) / 8 x 4 (XLM-R large), whose in-batch negatives are each micro-batch's:
-# not matched yet (README "Protocol").
+# 8 x 4 accumulation or 4 x 8 (32 a step, training.batch_size's default), but LAReQA 4 x 4 and
+# Mewsli-X 64 x 4 (mBERT; 8 x 4 for XLM-R large), whose forward passes are each their own
+# in-batch-negative pool: batch_size = micro-batch x accumulation, negatives_pool = micro-batch.
 _CLASSIFY = {"epochs": 5, "learning_rate": 2e-5, "max_length": 128, "weight_decay": 0.0,
              "warmup_ratio": 0.0}                                     # train_xnli.sh, train_pawsx.sh
 _TAG = {**_CLASSIFY, "epochs": 10}                                    # train_udpos.sh, train_panx.sh
 _QA = {"epochs": 3, "learning_rate": 3e-5, "max_length": 384, "doc_stride": 128, "max_query_length": 64,
        "weight_decay": 0.0001, "warmup_steps": 500}                   # train_qa.sh
 _COPA = dict(_CLASSIFY)                                               # train_xcopa.sh: 5 epochs per stage
-_LAREQA = {**_CLASSIFY, "epochs": 3, "max_length": 256, "max_query_length": 96}  # train_lareqa.sh
-_MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64, "max_query_length": 64}  # train_mewslix.sh
+_LAREQA = {**_CLASSIFY, "epochs": 3, "max_length": 256, "max_query_length": 96,
+           "batch_size": 16, "negatives_pool": 4}                    # train_lareqa.sh
+_MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64, "max_query_length": 64,
+            "batch_size": 256, "negatives_pool": 64}                 # train_mewslix.sh (mBERT)
+POOLED_TARGETS = ("lareqa", "mewslix")
+"""The targets fine-tuned with in-batch negatives (``training.negatives_pool``)."""
 
 _ENTRIES = [
     TargetTask(

@@ -20,9 +20,11 @@ candidates ``max_length`` 256; Mewsli-X both 64; Tatoeba both ``max_length``.
 
 Training (LAReQA, Mewsli-X): a dual encoder with in-batch negatives: each batch holds B
 (query, positive) pairs, encoded in one forward pass as 2B sequences, and the loss is
-cross-entropy over the B x B cosine similarities times a learnable scale (100 at the start). B is the global batch:
-with several workers each rank's queries meet the candidates of all ranks
-(``gather_across_ranks``), so the loss does not depend on ``resources.workers``. English training pairs:
+cross-entropy over the cosine similarities times a learnable scale (100 at the start). B is the
+global batch: with several workers each rank's queries meet the candidates of all ranks
+(``gather_across_ranks``), so the loss does not depend on ``resources.workers``. The batch is
+cut into pools of ``training.negatives_pool`` pairs (LAReQA 4 of 16, Mewsli-X 64 of 256, the
+scripts' micro-batch under gradient accumulation) and a query meets its own pool's candidates. English training pairs:
 SQuAD questions with the sentence holding their answer, found by the benchmark's sentence
 breaker (``trainables.tasks.sentence_breaks``), and its paragraph (LAReQA); Wikipedia mention contexts
 with their entity's description (Mewsli-X). The English dev score is the same retrieval
@@ -320,13 +322,27 @@ class Retrieval:
         """In-batch negatives over the *global* batch: each rank's queries against the
         candidates of every rank (gathered with their gradients), so the loss and its gradient
         do not depend on ``resources.workers``; the benchmark trains on one process
-        (DataParallel), where the batch is whole."""
+        (DataParallel), where the batch is whole.
+
+        With ``negatives_pool`` k in the batch (``training.negatives_pool``), the global batch
+        is cut into consecutive pools of k pairs and a query meets only its own pool's
+        candidates. That is the benchmark's gradient accumulation: each forward pass of k pairs
+        (``per_gpu_train_batch_size``) computes its in-batch loss, and the step averages them,
+        so the loss here, the mean over all queries, is the mean of the pools' losses."""
         n = int(batch["pairs"])
         emb = outputs.float()  # unit vectors x sqrt(logit_scale): q . c = logit_scale x cosine
         candidates, offset, valid = gather_across_ranks(emb[n:])
         logits = emb[:n] @ candidates.T
-        if valid is not None:
-            logits = logits.masked_fill(~valid, float("-inf"))
+        keep = valid
+        if "negatives_pool" in batch:
+            # each gathered row's place in the global batch (the gathered layout pads every rank)
+            place = torch.arange(len(candidates), device=logits.device) if valid is None else valid[0].cumsum(0) - 1
+            own = place[offset:offset + n]
+            pool = int(batch["negatives_pool"])
+            same = (own // pool)[:, None] == (place // pool)[None, :]
+            keep = same if valid is None else same & valid
+        if keep is not None:
+            logits = logits.masked_fill(~keep, float("-inf"))
         return nn.functional.cross_entropy(logits, offset + torch.arange(n, device=logits.device))
 
     def raw(self, outputs, batch) -> list:
