@@ -169,8 +169,8 @@ def roberta_format(tokenizer) -> bool:
     RoBERTa), rather than BERT's ``[CLS] A [SEP] B [SEP]``: two more special tokens for a pair than
     for one sequence, not one. The XTREME-R scripts key two input details on this model type
     (``--model_type xlmr``): tagging ends a sentence with two separators (``run_tag.py``'s
-    ``sep_token_extra``), and Mewsli-X lowercases its text (``train_mewslix.sh``'s
-    ``--do_lower_case`` for XLM-R)."""
+    ``sep_token_extra``), and LAReQA and Mewsli-X lowercase their text (``train_lareqa.sh``'s and
+    ``train_mewslix.sh``'s ``--do_lower_case`` for XLM-R)."""
     return tokenizer.num_special_tokens_to_add(pair=True) - tokenizer.num_special_tokens_to_add(pair=False) == 2
 
 
