@@ -428,20 +428,27 @@ def _lareqa_golden() -> dict:
     return json.loads(gzip.decompress((GOLDEN / "lareqa" / "candidates.json.gz").read_bytes()))
 
 
+def _xquad_r_folder(folder: Path, langs: tuple[str, ...]) -> Path:
+    """XQuAD-R files of the golden languages' XQuAD fixtures, with the benchmark's breaks."""
+    breaks = _golden("lareqa", "sentence_breaks.json")["fixtures"]
+    for lang in langs:
+        (folder / f"{lang}.json").write_text(json.dumps(_maker("lareqa").xquad_r_doc(lang, breaks)),
+                                             encoding="utf-8")
+    return folder
+
+
 def test_lareqa_candidates_and_relevance_are_utils_lareqas(tmp_path):
     from trainables.tasks.retrieval import read_lareqa
 
-    golden, make = _lareqa_golden(), _maker("lareqa")
-    breaks = _golden("lareqa", "sentence_breaks.json")["fixtures"]
+    golden = _lareqa_golden()
     langs = tuple(golden["languages"])
-    for lang in langs:
-        (tmp_path / f"{lang}.json").write_text(json.dumps(make.xquad_r_doc(lang, breaks)), encoding="utf-8")
+    _xquad_r_folder(tmp_path, langs)
     for lang in langs:
         rs = read_lareqa(tmp_path, lang, langs)
         assert [t for _, t in rs.candidates] == golden["candidates"]
         index = {cid: i for i, (cid, _) in enumerate(rs.candidates)}
         assert [[q, sorted(index[c] for c in rs.gold[q])] for q, _ in rs.queries] == golden["relevant"][lang]
-        assert rs.short_queries  # queries at max_query_length
+        assert rs.dual_encoder  # queries at max_query_length
 
 
 @pytest.mark.parametrize("kind,folder", [("wordpiece", "wordpiece-cased"), ("sentencepiece", "sentencepiece-xlmr")])
@@ -459,17 +466,14 @@ def test_lareqa_token_ids_are_the_benchmarks_xlmr_lowercased(kind, folder, tmp_p
 
     ids = json.loads(gzip.decompress((GOLDEN / "lareqa" / f"ids-{kind}.json.gz").read_bytes()))
     assert ids["about"]["do_lower_case"] == (kind == "sentencepiece")
-    golden, make = _lareqa_golden(), _maker("lareqa")
+    golden = _lareqa_golden()
     tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / folder))
     fam, protocol = family("retrieval"), target_task("lareqa").protocol
     enc = Encoding(protocol["max_length"], 128, protocol["max_query_length"])
     assert (enc.max_query_length, enc.max_length) == (ids["about"]["max_query_len"], ids["about"]["max_answer_len"])
 
-    breaks = _golden("lareqa", "sentence_breaks.json")["fixtures"]
     langs = tuple(golden["languages"])
-    for lang in langs:
-        (tmp_path / f"{lang}.json").write_text(json.dumps(make.xquad_r_doc(lang, breaks)), encoding="utf-8")
-    feats = fam.encode(tok, read_lareqa(tmp_path, "de", langs), enc, train=False)
+    feats = fam.encode(tok, read_lareqa(_xquad_r_folder(tmp_path, langs), "de", langs), enc, train=False)
     assert [f["input_ids"] for f in feats if f["side"] == 1] == ids["candidates"]
     assert max(map(len, ids["candidates"])) == enc.max_length  # truncation is exercised
 

@@ -188,8 +188,6 @@ _LAREQA = {**_CLASSIFY, "epochs": 3, "max_length": 256, "max_query_length": 96,
            "batch_size": 16, "negatives_pool": 4}                    # train_lareqa.sh
 _MEWSLIX = {**_CLASSIFY, "epochs": 2, "max_length": 64, "max_query_length": 64,
             "batch_size": 256, "negatives_pool": 64}                 # train_mewslix.sh (mBERT)
-POOLED_TARGETS = ("lareqa", "mewslix")
-"""The targets fine-tuned with in-batch negatives (``training.negatives_pool``)."""
 
 _ENTRIES = [
     TargetTask(
@@ -287,6 +285,8 @@ _ENTRIES = [
 
 ALL_TASKS: dict[str, TargetTask] = {t.key: t for t in _ENTRIES}
 TASKS: dict[str, TargetTask] = {k: t for k, t in ALL_TASKS.items() if t.target}
+POOLED_TARGETS = tuple(k for k, t in TASKS.items() if "negatives_pool" in t.protocol)
+"""The targets fine-tuned with in-batch negatives (``training.negatives_pool``): LAReQA, Mewsli-X."""
 """The tasks a sweep may target."""
 
 

@@ -49,7 +49,7 @@ Official prediction layout: Tatoeba one predicted index per line (tsv); LAReQA a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,10 +76,10 @@ class RetrievalSet:
     candidates: list[tuple[str, str]]
     """(candidate id, text)"""
     gold: dict[str, set[str]] = field(default_factory=dict)
-    short_queries: bool = False
-    """Queries truncated to ``max_query_length`` (LAReQA, Mewsli-X), else to ``max_length`` (Tatoeba)."""
-    lowercase_roberta: bool = False
-    """Texts lowercased for an XLM-R-format tokenizer (LAReQA, Mewsli-X: ``lowercase_for``)."""
+    dual_encoder: bool = False
+    """A set of the dual-encoder tasks (LAReQA, Mewsli-X), encoded as their scripts encode them:
+    queries at ``max_query_length`` and text lowercased for XLM-R (``lowercase_for``); else
+    Tatoeba's: both sides at ``max_length``, as they are."""
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -90,8 +90,6 @@ class PairForRetrieval:
     """A training pair: a query and its positive candidate (the other pairs of the batch are negatives)."""
     query: str
     positive: str
-    lowercase_roberta: bool = False
-    """Both texts lowercased for an XLM-R-format tokenizer (LAReQA, Mewsli-X: ``lowercase_for``)."""
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -177,7 +175,7 @@ def read_lareqa(folder: str | Path, lang: str, languages: tuple[str, ...]) -> Re
             answers_of.setdefault(qid, set()).update(sids)
     questions, _ = _xquad_r(folder / f"{lang}.json")
     return RetrievalSet([(qid, text) for qid, text, _ in questions], candidates,
-                        {qid: answers_of[qid] for qid, _, _ in questions}, short_queries=True, lowercase_roberta=True)
+                        {qid: answers_of[qid] for qid, _, _ in questions}, dual_encoder=True)
 
 
 def read_mewslix_test(path: str | Path, lang: str) -> RetrievalSet:
@@ -185,25 +183,25 @@ def read_mewslix_test(path: str | Path, lang: str) -> RetrievalSet:
     every entity of ``candidate_set_entities.jsonl`` beside it, text as
     ``trainables.tasks.mewslix`` (``utils_mewslix.py``) prepares it."""
     path = Path(path)
-    entities = mewslix.read_entities(path.parent / "candidate_set_entities.jsonl")
+    entities = mewslix.read_entities(Path(path).parent / "candidate_set_entities.jsonl")
     queries, gold = mewslix.read_mentions(path, {e for e, _ in entities}, lang)
-    return RetrievalSet(queries, entities, gold, short_queries=True, lowercase_roberta=True)
+    return RetrievalSet(queries, entities, gold, dual_encoder=True)
 
 
 def read_mewslix_pairs(path: str | Path) -> list[PairForRetrieval]:
     """``wikipedia_pairs-{split}.jsonl``: English (mention query, entity description) pairs,
     text as ``trainables.tasks.mewslix`` (``utils_mewslix.py``) prepares it."""
-    return [PairForRetrieval(q, d, lowercase_roberta=True) for q, d in mewslix.read_wikipedia_pairs(path)]
+    return [PairForRetrieval(q, d) for q, d in mewslix.read_wikipedia_pairs(path)]
 
 
-def lowercase_for(tokenizer, texts: list[str], lowercase_roberta: bool) -> list[str]:
+def lowercase_for(tokenizer, texts: list[str]) -> list[str]:
     """LAReQA's and Mewsli-X's texts as their scripts feed them to the tokenizer:
     ``train_lareqa.sh``, ``run_eval_lareqa.sh``, ``train_mewslix.sh`` and
     ``run_eval_mewslix.sh`` pass ``--do_lower_case`` for XLM-R (not for mBERT), and the
     transformers the benchmark pins (2.x) then lowercases the text in ``tokenize``, leaving the
-    tokenizer's special tokens as they are. So: lowercased where ``lowercase_roberta`` and the
-    tokenizer is XLM-R-format (``roberta_format``), else unchanged."""
-    if not (lowercase_roberta and roberta_format(tokenizer)):
+    tokenizer's special tokens as they are. So: lowercased where the tokenizer is XLM-R-format
+    (``roberta_format``), else unchanged. Training pairs and ``dual_encoder`` sets only."""
+    if not roberta_format(tokenizer):
         return texts
     special = re.compile("(" + "|".join(re.escape(t) for t in tokenizer.all_special_tokens) + ")|(.+?)")
     return [special.sub(lambda m: m.group(1) or m.group(2).lower(), t) for t in texts]
@@ -222,7 +220,7 @@ def squad_retrieval_pairs(examples) -> list[PairForRetrieval]:
             breaks[e.context] = sentence_breaks(e.context)
         sentence = answer_sentence(e.context, breaks[e.context], start, text)
         if sentence is not None:
-            out.append(PairForRetrieval(e.question, lareqa_candidate(sentence, e.context), lowercase_roberta=True))
+            out.append(PairForRetrieval(e.question, lareqa_candidate(sentence, e.context)))
     return out
 
 
@@ -233,8 +231,7 @@ def pairs_as_set(pairs: list[PairForRetrieval]) -> RetrievalSet:
         ids.setdefault(p.positive, str(len(ids)))
     return RetrievalSet([(str(i), p.query) for i, p in enumerate(pairs)],
                         [(cid, text) for text, cid in ids.items()],
-                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)}, short_queries=True,
-                        lowercase_roberta=bool(pairs) and pairs[0].lowercase_roberta)
+                        {str(i): {ids[p.positive]} for i, p in enumerate(pairs)}, dual_encoder=True)
 
 
 # ------------------------------------------------------------------------------------- family
@@ -287,23 +284,23 @@ class Retrieval:
 
     def augment(self, example, fn):
         """RS-DA: both sides of a training pair rewritten by ``fn`` (text -> text)."""
-        return replace(example, query=fn(example.query), positive=fn(example.positive))
+        return PairForRetrieval(fn(example.query), fn(example.positive))
 
     def encode(self, tokenizer, examples, cfg: Encoding, train: bool) -> list[dict]:
         if isinstance(examples, list):  # training pairs (LAReQA, Mewsli-X)
-            lower = bool(examples) and examples[0].lowercase_roberta
-            q = tokenizer(lowercase_for(tokenizer, [p.query for p in examples], lower),
+            q = tokenizer(lowercase_for(tokenizer, [p.query for p in examples]),
                           truncation=True, max_length=cfg.max_query_length)
-            c = tokenizer(lowercase_for(tokenizer, [p.positive for p in examples], lower),
+            c = tokenizer(lowercase_for(tokenizer, [p.positive for p in examples]),
                           truncation=True, max_length=cfg.max_length)
             return [{"query": tokenizer_inputs(q, i), "positive": tokenizer_inputs(c, i), "example": i,
                      "input_ids": q["input_ids"][i] + c["input_ids"][i]}  # length for sorting
                     for i in range(len(examples))]
         feats = []
-        query_length = cfg.max_query_length if examples.short_queries else cfg.max_length
+        dual = examples.dual_encoder
+        query_length = cfg.max_query_length if dual else cfg.max_length
         for side, rows, length in ((0, examples.queries, query_length), (1, examples.candidates, cfg.max_length)):
-            enc = tokenizer(lowercase_for(tokenizer, [t for _, t in rows], examples.lowercase_roberta),
-                            truncation=True, max_length=length)
+            texts = [t for _, t in rows]
+            enc = tokenizer(lowercase_for(tokenizer, texts) if dual else texts, truncation=True, max_length=length)
             feats += [{**tokenizer_inputs(enc, i), "side": side, "example": i} for i in range(len(rows))]
         return feats
 
