@@ -30,12 +30,9 @@ import importlib.util
 import json
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-TOKENIZERS = ROOT / "tests" / "fixtures" / "tokenizers"
 
 
 def _mewslix_maker():
@@ -45,46 +42,31 @@ def _mewslix_maker():
     return module
 
 
-def script_settings(xtreme: Path) -> dict:
+def script_settings(xtreme: Path, mewslix) -> dict:
     """The scripts' query and answer lengths and ``--do_lower_case`` by model (both must agree)."""
-    found = []
-    for name in ("train_lareqa.sh", "run_eval_lareqa.sh"):
-        text = (xtreme / "scripts" / name).read_text()
-        branch = r'(bert-base-multilingual-cased|xlm-roberta-large)[^\n]*then(.*?)(?=\belif\b|\belse\b|\bfi\b)'
-        lower = {model: '"--do_lower_case"' in body for model, body in re.findall(branch, text, re.S)}
-        lengths = {k: int(v) for k, v in re.findall(r"^(MAX_QUERY_LEN|MAX_ANSWER_LEN)=(\d+)", text, re.M)}
-        found.append({"do_lower_case": lower, **lengths})
-    if found[0] != found[1] or len(found[0]["do_lower_case"]) != 2:
-        raise SystemExit(f"the LAReQA scripts disagree: {found}")
-    return found[0]
+    scripts = ("train_lareqa.sh", "run_eval_lareqa.sh")
+    lengths = [{k: int(v) for k, v in re.findall(r"^(MAX_QUERY_LEN|MAX_ANSWER_LEN)=(\d+)",
+                                                  (xtreme / "scripts" / name).read_text(), re.M)} for name in scripts]
+    if lengths[0] != lengths[1] or len(lengths[0]) != 2:
+        raise SystemExit(f"the LAReQA scripts disagree on lengths: {lengths}")
+    return {"do_lower_case": mewslix.lower_case_by_model(xtreme, scripts), **lengths[0]}
 
 
 def main(xtreme: Path) -> None:
     sys.path.insert(0, str(xtreme / "third_party"))
     mewslix = _mewslix_maker()
     er = mewslix.import_without_main(xtreme / "third_party" / "evaluate_retrieval.py")
-    from transformers import BertTokenizer, XLMRobertaTokenizer
 
     golden = json.loads(gzip.decompress((HERE / "candidates.json.gz").read_bytes()))
-    settings = script_settings(xtreme)
+    settings = script_settings(xtreme, mewslix)
     qlen, alen = settings["MAX_QUERY_LEN"], settings["MAX_ANSWER_LEN"]
-    sides = {"candidates": ([c for c in golden["candidates"]], alen),
+    sides = {"candidates": (golden["candidates"], alen),
              "queries": ([q[0] for _, q, _ in golden["train_features"]], qlen),
              "answers": ([a[0] for _, _, a in golden["train_features"]], alen)}
-    for name, cls, folder, model, model_type in (
-            ("wordpiece", BertTokenizer, "wordpiece-cased", "bert-base-multilingual-cased", "bert-retrieval"),
-            ("sentencepiece", XLMRobertaTokenizer, "sentencepiece-xlmr", "xlm-roberta-large", "xlmr-retrieval")):
+    for name, cls, folder, model, model_type in mewslix.MODELS:
         lower = settings["do_lower_case"][model]
-        tok = cls.from_pretrained(str(TOKENIZERS / folder), do_lower_case=lower)
-        out = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for side, (rows, length) in sides.items():
-                text_file, tok_file = Path(tmp) / f"{side}.txt", Path(tmp) / f"{side}.tok"
-                text_file.write_text("".join(t + "\n" for t in rows), encoding="utf-8")
-                toks = er.tokenize_text(str(text_file), str(tok_file), tok)
-                batch, _ = er.prepare_batch(toks, tok, model_type, "cpu", length, pool_skip_special_token=False)
-                out[side] = [mewslix.unpadded(i, m) for i, m in zip(batch["q_input_ids"].tolist(),
-                                                                    batch["q_attention_mask"].tolist())]
+        tok = mewslix.fixture_tokenizer(cls, folder, lower)
+        out = {side: mewslix.eval_ids(er, tok, model_type, rows, length) for side, (rows, length) in sides.items()}
         doc = {"about": {"made_by": "tests/golden/lareqa/make_ids.py", "model": model, "do_lower_case": lower,
                          "max_query_len": qlen, "max_answer_len": alen}, **out}
         (HERE / f"ids-{name}.json.gz").write_bytes(gzip.compress((json.dumps(doc) + "\n").encode(), 9, mtime=0))

@@ -54,17 +54,32 @@ ROOT = HERE.parents[2]
 TOKENIZERS = ROOT / "tests" / "fixtures" / "tokenizers"
 
 
-def lower_case_by_model(xtreme: Path) -> dict[str, bool]:
-    """{model: --do_lower_case?} from both Mewsli-X scripts' model branches (they must agree)."""
-    found = []
-    for name in ("train_mewslix.sh", "run_eval_mewslix.sh"):
-        text = (xtreme / "scripts" / name).read_text()
-        branch = r'(bert-base-multilingual-cased|xlm-roberta-large)[^\n]*then(.*?)(?=\belif\b|\belse\b|\bfi\b)'
-        branches = re.findall(branch, text, re.S)
-        found.append({model: '"--do_lower_case"' in body for model, body in branches})
+MODEL_BRANCH = r'(bert-base-multilingual-cased|xlm-roberta-large)[^\n]*then(.*?)(?=\belif\b|\belse\b|\bfi\b)'
+"""A script's ``if``/``elif`` branch for one of the two models: (model, body)."""
+MODELS = (  # (file suffix, slow tokenizer class, fixture folder, the model it stands in for, model_type)
+    ("wordpiece", "BertTokenizer", "wordpiece-cased", "bert-base-multilingual-cased", "bert-retrieval"),
+    ("sentencepiece", "XLMRobertaTokenizer", "sentencepiece-xlmr", "xlm-roberta-large", "xlmr-retrieval"))
+
+
+def model_branches(text: str) -> dict[str, str]:
+    """{model: the body of its branch} of a script."""
+    return dict(re.findall(MODEL_BRANCH, text, re.S))
+
+
+def lower_case_by_model(xtreme: Path, scripts: tuple[str, str]) -> dict[str, bool]:
+    """{model: --do_lower_case?} from the model branches of both ``scripts`` (they must agree)."""
+    found = [{model: '"--do_lower_case"' in body
+              for model, body in model_branches((xtreme / "scripts" / name).read_text()).items()} for name in scripts]
     if found[0] != found[1] or len(found[0]) != 2:
-        raise SystemExit(f"the Mewsli-X scripts' lower-casing by model: {found}")
+        raise SystemExit(f"{scripts}: the lower-casing by model: {found}")
     return found[0]
+
+
+def fixture_tokenizer(cls_name: str, folder: str, do_lower_case: bool):
+    """A fixture tokenizer loaded as the scripts load their model's: the 2.x slow class."""
+    import transformers
+
+    return getattr(transformers, cls_name).from_pretrained(str(TOKENIZERS / folder), do_lower_case=do_lower_case)
 
 
 def import_without_main(path: Path) -> types.ModuleType:
@@ -85,21 +100,30 @@ def unpadded(ids, mask) -> list[int]:
     return [int(i) for i, m in zip(ids, mask) if m]
 
 
+def eval_ids(er, tok, model_type: str, rows: list[str], length: int) -> list[list[int]]:
+    """``evaluate_retrieval.py``'s encoding of ``rows`` (``er``: that module), as
+    ``extract_encodings`` does it: one text per line of a file, ``tokenize_text``, then
+    ``prepare_batch`` at ``length``; the unpadded ``input_ids``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        text_file, tok_file = Path(tmp) / "text.txt", Path(tmp) / "text.tok"
+        text_file.write_text("".join(t + "\n" for t in rows), encoding="utf-8")
+        toks = er.tokenize_text(str(text_file), str(tok_file), tok)
+        batch, _ = er.prepare_batch(toks, tok, model_type, "cpu", length, pool_skip_special_token=False)
+    return [unpadded(i, m) for i, m in zip(batch["q_input_ids"].tolist(), batch["q_attention_mask"].tolist())]
+
+
 def main(xtreme: Path) -> None:
     sys.path.insert(0, str(xtreme / "third_party"))
     er = import_without_main(xtreme / "third_party" / "evaluate_retrieval.py")
     from processors.mewslix import WikiELProcessor, wikipedia_el_convert_example_to_features
-    from transformers import BertTokenizer, XLMRobertaTokenizer
 
     expected = json.loads((HERE / "expected.json").read_text(encoding="utf-8"))
     max_len = expected["about"]["max_seq_len"]
-    lower = lower_case_by_model(xtreme)
+    lower = lower_case_by_model(xtreme, ("train_mewslix.sh", "run_eval_mewslix.sh"))
     pairs = WikiELProcessor().get_train_examples(str(HERE), "wikipedia_pairs-train.jsonl")
     texts = {"queries": [m[3] for m in expected["mentions"]], "candidates": [e[1] for e in expected["entities"]]}
-    for name, cls, folder, model, model_type in (
-            ("wordpiece", BertTokenizer, "wordpiece-cased", "bert-base-multilingual-cased", "bert-retrieval"),
-            ("sentencepiece", XLMRobertaTokenizer, "sentencepiece-xlmr", "xlm-roberta-large", "xlmr-retrieval")):
-        tok = cls.from_pretrained(str(TOKENIZERS / folder), do_lower_case=lower[model])
+    for name, cls, folder, model, model_type in MODELS:
+        tok = fixture_tokenizer(cls, folder, lower[model])
         train, train_raises = [], None
         try:
             for pair in pairs:
@@ -110,15 +134,7 @@ def main(xtreme: Path) -> None:
             train, train_raises = None, f"{type(e).__name__}: {e}"
         sides = {**texts, "pair_queries": [q for q, _ in expected["pairs"]],
                  "pair_candidates": [c for _, c in expected["pairs"]]}
-        test = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for side, rows in sides.items():
-                text_file, tok_file = Path(tmp) / f"{side}.txt", Path(tmp) / f"{side}.tok"
-                text_file.write_text("".join(t + "\n" for t in rows), encoding="utf-8")
-                toks = er.tokenize_text(str(text_file), str(tok_file), tok)
-                batch, _ = er.prepare_batch(toks, tok, model_type, "cpu", max_len, pool_skip_special_token=False)
-                test[side] = [unpadded(i, m) for i, m in zip(batch["q_input_ids"].tolist(),
-                                                                batch["q_attention_mask"].tolist())]
+        test = {side: eval_ids(er, tok, model_type, rows, max_len) for side, rows in sides.items()}
         if train is not None and train != [list(p) for p in zip(test["pair_queries"], test["pair_candidates"])]:
             raise SystemExit(f"{name}: the training conversion and the evaluation's encoding of the pairs differ")
         doc = {"about": {"made_by": "tests/golden/mewslix/make_ids.py", "model": model, "do_lower_case": lower[model],

@@ -19,6 +19,7 @@ This script is ours; the values are the benchmark's.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sys
@@ -39,13 +40,16 @@ if __name__ == "__main__":
     def assignments(text: str, names: tuple[str, ...]) -> dict[str, int]:
         return {k: int(v) for k, v in re.findall(rf"^\s*({'|'.join(names)})=(\d+)", text, re.M)}
 
+    spec = importlib.util.spec_from_file_location("mewslix_make_ids", HERE.parent / "mewslix" / "make_ids.py")
+    mewslix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mewslix)  # its model-branch parser (stdlib only)
     names = ("PER_GPU_BATCH_SIZE", "GRAD_ACC_STEPS")
-    branch = r'(bert-base-multilingual-cased|xlm-roberta-large)[^\n]*then(.*?)(?=\belif\b|\belse\b|\bfi\b)'
     batches = {}
     for task, trainer in (("lareqa", "run_retrieval_qa.py"), ("mewslix", "run_retrieval_el.py")):
         text = (root / "scripts" / f"train_{task}.sh").read_text()
-        top = assignments(re.sub(branch, "", text, flags=re.S), names)
-        batches[task] = {model: {**top, **assignments(body, names)} for model, body in re.findall(branch, text, re.S)}
+        top = assignments(re.sub(mewslix.MODEL_BRANCH, "", text, flags=re.S), names)
+        batches[task] = {model: {**top, **assignments(body, names)}
+                         for model, body in mewslix.model_branches(text).items()}
         code = (root / "third_party" / trainer).read_text()
         assert "args.train_batch_size = args.per_gpu_train_batch_size * max(1, args.n_gpu)" in code
         assert "loss = loss / args.gradient_accumulation_steps" in code
