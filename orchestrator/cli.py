@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             free = preflight.free_bytes(storage)
             print(preflight.describe(the_plan["storage"]) + f", with {the_plan['storage']['concurrent']} "
                   f"trial(s) at once; free at {storage}: {'?' if free is None else preflight.human(free)}")
+        for spec in [] if args.json else specs:
+            for note in preflight.data_notes(spec):
+                print(f"data: {note}")
         return 0
     from orchestrator.storage_lock import StorageLock, StorageLocked
 
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
               + "\n".join(f"  - {p}" for p in problems), file=sys.stderr)
         lock.release()
         return 2
+    for note in dict.fromkeys(n for spec in specs for n in preflight.data_notes(spec)):
+        print(f"data: {note}")
     several = len(specs) > 1
     resume = {}
     for spec in specs:  # check every sweep before starting any

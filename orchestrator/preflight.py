@@ -71,17 +71,9 @@ class Read:
 def planned_reads(spec: SweepSpec) -> list[Read]:
     """Every (task, split, language) some trial of ``spec`` reads from a local directory."""
     reads: list[Read] = []
-    target, local = TASKS[spec.target.task], _local(spec.target.data_dir)
-    if local:
-        trainer = target.trainer
-        reads.append(Read(trainer, "train", "en", spec.target.data_dir, "fine-tuning (English train)"))
-        if "dev" in trainer.mirror or trainer.from_hub(spec.target.data_dir, "dev", "en"):
-            reads.append(Read(trainer, "dev", "en", spec.target.data_dir, "model selection (English dev)"))
-        if spec.target.recipe.enabled:
-            reads += [Read(target_task(k), "train", "en", spec.target.data_dir, f"benchmark recipe stage {k}")
-                      for k in target.recipe]
-        reads += [Read(target, "test", lang, spec.target.data_dir, f"zero-shot evaluation ({lang})")
-                  for lang in spec.languages]
+    if _local(spec.target.data_dir):
+        reads += [Read(task, split, lang, spec.target.data_dir, why) for task, split, lang, why in
+                  TASKS[spec.target.task].reads(spec.languages, spec.target.recipe.enabled)]
     if _local(spec.intermediate_data_dir):
         seen = set()
         for domain in spec.intermediate.domains:
@@ -91,6 +83,20 @@ def planned_reads(spec: SweepSpec) -> list[Read]:
                     reads.append(Read(intermediate_task(key).task, "train", "en", spec.intermediate_data_dir,
                                       f"intermediate task {key} (domain {domain})"))
     return reads
+
+
+def data_notes(spec: SweepSpec) -> list[str]:
+    """One line per task whose hub copy departs from the benchmark's files (PAWS-X, UD-POS) and
+    that the sweep reads from the hub or a mirror's parquet copy: which source is used, and how
+    it departs."""
+    if spec.target.data_dir == "builtin":
+        return []
+    used: dict[str, list[str]] = {}
+    for task, split, lang, _ in TASKS[spec.target.task].reads(spec.languages, spec.target.recipe.enabled):
+        if task.raw_first and task.source_kind(spec.target.data_dir, split, lang) in ("hub", "parquet"):
+            used.setdefault(task.key, []).append(f"{split} {lang}")
+    return [f"{key} reads the hub's copy for {', '.join(which)}: {target_task(key).raw_first}"
+            for key, which in used.items()]
 
 
 def _local(data_dir: str) -> bool:

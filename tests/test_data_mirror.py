@@ -71,7 +71,9 @@ def test_mirror_loads_back_exactly_as_the_hub_does(key, hub, mirrored, monkeypat
     from_hub_task = D.resolve_labels(entry.task, "hub")
     assert from_mirror_task.labels == from_hub_task.labels  # ClassLabel names survive the mirror
     if key == "ledgar":
-        assert from_mirror_task.labels == ("Adjustments", "Agreements", "Amendments")
+        from hub_repos import LEDGAR_LABELS
+
+        assert from_mirror_task.labels == tuple(LEDGAR_LABELS) and len(LEDGAR_LABELS) == 100
     a = fam.load(from_mirror_task, "train", "en", str(out))
     b = fam.load(from_hub_task, "train", "en", "hub")
     assert len(a) == 48 and a == b
@@ -145,3 +147,147 @@ def test_a_sweep_trains_mixed_domains_from_the_parquet_mirror(mirrored, tmp_path
         assert m["intermediate/cache_hit"] == 0
     (parent,) = client.search_runs([exp.experiment_id], "tags.`xlt.role` = 'sweep'")
     assert parent.data.metrics["stage_cache/trainings"] == 2
+
+
+# --- every hub dataset the project reads, in its real schema ----------------------------------
+
+def _hub_entries():
+    """Every task with a hub source datasets can load: catalogue entries and target/training tasks."""
+    from trainables.tasks import ALL_TASKS
+
+    cat = [e for e in CATALOG.values() if e.hub and not e.local_only and e.access == "open"]
+    return [(e.key, e) for e in cat] + [(f"target:{t.key}", t) for t in ALL_TASKS.values() if t.hub]
+
+
+def _languages(task) -> list[str]:
+    from hub_repos import HUB_LANGUAGES
+
+    return [lg for lg in HUB_LANGUAGES.get(task.key, ("en",)) if lg in task.languages]
+
+
+def test_every_hub_dataset_the_project_reads_has_a_test_repo(hub):
+    from orchestrator.data_cli import planned
+
+    seen = set()
+    for _, entry in _hub_entries():
+        task = entry.task if hasattr(entry, "task") else entry
+        for t, split, lang in planned(entry, _languages(task)):
+            if t.hub_serves(split, lang):
+                hub_id, config, hub_split = t.hub_source(split, lang)
+                assert (hub / hub_id / (config or "default") / f"{hub_split}-00000-of-00001.parquet").is_file(), \
+                    (entry.key, hub_id, config, hub_split)
+                seen.add(hub_id)
+    assert len(seen) == 16  # 8 for intermediate tasks, 9 for targets and their training (SQuAD in both)
+
+
+@pytest.mark.parametrize("key", [k for k, _ in _hub_entries()])
+def test_every_task_loads_the_same_from_the_hub_and_from_its_mirror(key, hub, tmp_path, monkeypatch):
+    """``xlt-data mirror`` writes every split a sweep reads; each loads through the family's
+    loader with the same examples as from the hub itself, labels in range."""
+    from orchestrator.data_cli import planned
+
+    entry = dict(_hub_entries())[key]
+    task = entry.task if hasattr(entry, "task") else entry
+    langs = _languages(task)
+    out = tmp_path / "m"
+    assert xlt_data(["mirror", "--tasks", entry.key, "--languages", ",".join(langs), "--out", str(out),
+                     "--hub-dir", str(hub)]) == 0
+    monkeypatch.setenv(D.HUB_DIR_ENV, str(hub))
+    for t, split, lang in planned(entry, langs):
+        t_hub, t_mirror = D.resolve_labels(t, "hub"), D.resolve_labels(t, str(out))
+        assert t_mirror.labels == t_hub.labels
+        assert t.source_kind(str(out), split, lang) == "parquet"
+        fam = family(t.family)
+        a, b = fam.load(t_mirror, split, lang, str(out)), fam.load(t_hub, split, lang, "hub")
+        assert a == b and a, (t.key, split, lang)
+        labels = [getattr(e, "label", None) for e in a]
+        if labels[0] is not None:
+            assert set(labels) <= set(range(max(len(t_hub.labels), 5))), (t.key, split, sorted(set(labels)))
+
+
+def test_medmcqa_reads_its_classlabel_letters_and_skips_the_hidden_test(hub, monkeypatch):
+    from trainables.tasks.multiple_choice import choices_from_hub
+
+    monkeypatch.setenv(D.HUB_DIR_ENV, str(hub))
+    train = choices_from_hub(("openlifescienceai/medmcqa", None, "train"), "medmcqa")
+    assert [e.label for e in train] == [i % 4 for i in range(48)]  # cop a..d -> choice 0..3
+    assert all(e.choices[e.label].startswith("abcd"[e.label] + " ") for e in train)
+    assert choices_from_hub(("openlifescienceai/medmcqa", None, "test"), "medmcqa") == []  # cop -1
+    assert D.source_class_names("openlifescienceai/medmcqa", None, "train")["cop"] == ["a", "b", "c", "d"]
+
+
+def test_socialiqa_comes_from_its_parquet_copy_with_string_labels(hub, monkeypatch):
+    monkeypatch.setenv(D.HUB_DIR_ENV, str(hub))
+    siqa = target_task("siqa")
+    assert siqa.hub_source("train", "en") == ("lighteval/siqa", None, "train")
+    examples = family("multiple_choice").load(siqa, "train", "en", "hub")
+    assert [e.label for e in examples] == [i % 3 for i in range(48)]  # "1".."3" -> 0..2
+
+
+def test_udpos_tags_map_by_name_from_the_hubs_alphabetical_classlabel(hub, monkeypatch):
+    from trainables.tasks import UPOS
+
+    monkeypatch.setenv(D.HUB_DIR_ENV, str(hub))
+    (first, *_) = family("tagging").load(target_task("udpos"), "test", "de", "hub")
+    assert [UPOS[i] for i in first.tags] == ["DET", "NOUN", "VERB", "ADV", "PUNCT"]
+
+
+def test_a_target_mirror_holds_its_training_data_too_and_says_what_a_sweep_reads(hub, tmp_path, capsys):
+    """XQuAD trains on SQuAD (plain_text train and validation), XCOPA on COPA after SocialIQA:
+    the mirror writes them, and the summary names each source; nothing falls back silently."""
+    out = tmp_path / "m"
+    assert xlt_data(["mirror", "--tasks", "xquad,xcopa", "--languages", "de,it", "--out", str(out),
+                     "--hub-dir", str(hub)]) == 0
+    files = sorted(str(p.relative_to(out / "hub")) for p in out.rglob("*.parquet"))
+    assert files == ["aps/super_glue/copa/train.parquet", "aps/super_glue/copa/validation.parquet",
+                     "cambridgeltl/xcopa/it/test.parquet", "google/xquad/xquad.de/validation.parquet",
+                     "lighteval/siqa/default/train.parquet", "rajpurkar/squad/plain_text/train.parquet",
+                     "rajpurkar/squad/plain_text/validation.parquet"]
+    printed = capsys.readouterr().out
+    assert "xquad  squad  train  en         parquet copy of rajpurkar/squad[plain_text] train" in printed
+    assert "xcopa  siqa   train  en         parquet copy of lighteval/siqa[default] train" in printed
+    squad = target_task("squad")
+    assert [squad.source_kind(str(out), s, "en") for s in ("train", "dev")] == ["parquet", "parquet"]
+
+
+def test_pawsx_prefers_the_benchmarks_raw_files_and_says_which_it_reads(hub, tmp_path, capsys):
+    from orchestrator import preflight
+    from orchestrator.spec import parse_spec
+
+    out = tmp_path / "m"
+    assert xlt_data(["mirror", "--tasks", "pawsx", "--languages", "en", "--out", str(out), "--hub-dir", str(hub)]) == 0
+    pawsx = target_task("pawsx")
+    assert pawsx.source_kind(str(out), "train", "en") == "parquet"
+    spec = parse_spec({"name": "p", "target": {"task": "pawsx", "languages": ["en"], "data_dir": str(out)}})
+    (note,) = preflight.data_notes(spec)
+    assert note.startswith("pawsx reads the hub's copy for train en, dev en, test en: ") and "49,401" in note
+    raw = out / "pawsx" / "en" / "train.tsv"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("id\tsentence1\tsentence2\tlabel\n" + "".join(
+        f'{i}\t"Quoted" start {i}\tend {i}\t{i % 2}\n' for i in range(5)))
+    assert pawsx.source_kind(str(out), "train", "en") == "raw"  # the x-final file wins
+    examples = family("classification").load(pawsx, "train", "en", str(out))
+    assert [e.premise for e in examples][:2] == ['"Quoted" start 0', '"Quoted" start 1']  # kept, as XTREME reads it
+    assert preflight.data_notes(spec) == ["pawsx reads the hub's copy for dev en, test en: " + pawsx.raw_first]
+    assert xlt_data(["sources", "--tasks", "pawsx", "--languages", "en", "--data-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "raw files pawsx/en/train.tsv" in printed and "* pawsx: google/xtreme's PAWS-X" in printed
+
+
+def test_udpos_languages_the_hub_lacks_are_refused_at_validation_with_where_to_get_them(hub, tmp_path, capsys):
+    from orchestrator.spec import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as e:
+        parse_spec({"name": "u", "target": {"task": "udpos", "data_dir": "hub"}})
+    (problem,) = e.value.problems
+    assert problem.startswith("target.languages: udpos test data for lt, pl, uk, wo, ro is not on the hub: ")
+    assert "UD 2.7" in problem and "11234/1-3424" in problem and "allowed from the hub: af, ar" in problem
+    assert parse_spec({"name": "u", "target": {"task": "udpos", "data_dir": "hub", "languages": ["en", "de"]}})
+    with pytest.raises(SpecError, match=r"target.data_dir: tatoeba \(test\) has no hub source"):
+        parse_spec({"name": "t", "target": {"task": "tatoeba", "data_dir": "hub"}})
+    out = tmp_path / "m"
+    assert xlt_data(["mirror", "--tasks", "udpos", "--languages", "en,lt", "--out", str(out),
+                     "--hub-dir", str(hub)]) == 1
+    captured = capsys.readouterr()
+    assert "udpos test lt: google/xtreme's udpos configs are XTREME's 33 languages from UD 2.5" in captured.err
+    assert "udpos  udpos  test   lt         raw files udpos/lt/*-ud-test.conllu (MISSING)" in captured.out

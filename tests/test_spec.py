@@ -320,7 +320,7 @@ def test_resume_reads_only_the_users_own_unshared_state(tmp_path, capsys, tamper
 ])
 def test_training_defaults_are_the_target_benchmark_scripts(task, expected):
     spec = parse_spec({"name": "t", "model": {"name": "xlm-roberta-base"},
-                       "target": {"task": task, "data_dir": "hub"}, "intermediate": {"data_dir": "hub"}})
+                       "target": {"task": task, "data_dir": "/data/xtreme"}, "intermediate": {"data_dir": "hub"}})
     assert {k: getattr(spec.training, k) for k in expected} == expected
     assert spec.target.recipe.epochs == 5  # train_xcopa.sh: 5 epochs of SocialIQA
 
@@ -335,7 +335,7 @@ def test_a_training_key_the_file_sets_wins_and_a_default_length_fits_the_encoder
 
 def test_a_retrieval_layer_is_tatoebas_setting_only():
     base = {"name": "t", "model": {"name": "xlm-roberta-base"}, "intermediate": {"data_dir": "hub"}}
-    spec = parse_spec({**base, "target": {"task": "tatoeba", "data_dir": "hub", "retrieval_layer": 6}})
+    spec = parse_spec({**base, "target": {"task": "tatoeba", "data_dir": "/data/xtreme", "retrieval_layer": 6}})
     assert spec.target.retrieval_layer == 6
     with pytest.raises(SpecError, match="a layer setting is Tatoeba's"):
         parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data", "retrieval_layer": 6}})
@@ -354,7 +354,8 @@ def test_negatives_pool_is_refused_where_the_target_has_no_in_batch_negatives():
                                          r"in lareqa, mewslix\)"):
         parse_spec({**base, "training": {"negatives_pool": 4}})
     with pytest.raises(ValueError, match=r"negatives_pool"):
-        parse_spec({**base, "target": {"task": "lareqa", "data_dir": "hub"}, "training": {"negatives_pool": 0}})
-    spec = parse_spec({**base, "target": {"task": "lareqa", "data_dir": "hub"},
+        parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data/xtreme"},
+                    "training": {"negatives_pool": 0}})
+    spec = parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data/xtreme"},
                        "training": {"batch_size": 32, "negatives_pool": None}})
     assert (spec.training.batch_size, spec.training.negatives_pool) == (32, None)  # one pool: a documented option

@@ -117,8 +117,9 @@ CATALOG: dict[str, IntermediateTask] = {t.key: t for t in [
         "hellaswag", "general", "multiple_choice", "HellaSwag", (),
         hub={"train": ("Rowan/hellaswag", None, "train")}, mirror={"train": "intermediate/hellaswag/train.jsonl"},
         mirror_format="hellaswag", size="39,905 train (4 endings)", license="MIT",
-        notes="the hub repo was converted to parquet (older snapshots are script-only); raw files: the "
-              "release's hellaswag_train.jsonl as {dir}/intermediate/hellaswag/train.jsonl"),
+        notes="at the last check (Dec 2026) the hub repo still held hellaswag.py (its parquet conversion, PR #7, "
+              "unmerged), which datasets >= 4 refuses; if it does: the release's hellaswag_train.jsonl as "
+              "{dir}/intermediate/hellaswag/train.jsonl, or its refs/convert/parquet export in the mirror layout"),
     # --- legal ---
     IntermediateTask(
         "case_hold", "legal", "multiple_choice", "CaseHOLD (LexGLUE)", (),
@@ -152,7 +153,7 @@ CATALOG: dict[str, IntermediateTask] = {t.key: t for t in [
     IntermediateTask(
         "medmcqa", "medical", "multiple_choice", "MedMCQA", (),
         hub={"train": ("openlifescienceai/medmcqa", None, "train")}, mirror_format="medmcqa",
-        size="182,822 train (4 options)", license="Apache 2.0"),
+        size="182,822 train (4 options; cop: ClassLabel a-d)", license="Apache 2.0"),
     # --- science ---
     IntermediateTask(
         "scitail", "science", "nli", "SciTail", ("entails", "neutral"),

@@ -82,8 +82,13 @@ def hub_dataset(hub_id: str, config: str | None, split: str):
             return datasets.load_dataset(str(path), config, split=split, cache_dir=str(cache))
         return datasets.load_dataset(hub_id, config, split=split)
     except Exception as e:  # script-only repos, gated or missing datasets: say which and why
-        raise DataError(f"hub dataset {hub_id} (config {config}, split {split}) cannot be loaded: "
-                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if "scripts are no longer supported" in str(e):  # the repo still holds its loading script
+            why += (f"; mirror it instead: its raw files, or the hub's automatic parquet export, e.g. "
+                    f"load_dataset('{hub_id}', revision='refs/convert/parquet', data_dir='{config or 'default'}', "
+                    f"split='{split}').to_parquet(...) written to {{data_dir}}/hub/{hub_id}/{config or 'default'}/"
+                    f"{split}.parquet")
+        raise DataError(f"hub dataset {hub_id} (config {config}, split {split}) cannot be loaded: {why}") from e
 
 
 def class_names(features: dict) -> dict[str, list[str]]:

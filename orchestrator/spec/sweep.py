@@ -20,7 +20,7 @@ from orchestrator.spec.params import Range, _Strict, _unique_list
 from orchestrator.spec.sections import Intermediate, Model, Resources, Robust, Search, Storage, Target, Training
 from trainables.catalog import CATALOG
 from trainables.known_models import encoder_depth, max_positions
-from trainables.tasks import POOLED_TARGETS, TASKS
+from trainables.tasks import POOLED_TARGETS, TASKS, target_task
 
 
 class SweepSpec(_Strict):
@@ -73,6 +73,7 @@ class SweepSpec(_Strict):
                 if entry and source == "hub" and (not entry.hub or entry.local_only):
                     problems.append(f"intermediate: task '{k}' (domain {d}) cannot come from "
                                     f"the hub ({entry.access}); set intermediate.data_dir")
+        problems += self._hub_gaps()
         rs_rp = self.robust.options.get("rs_rp", {})
         task = TASKS.get(self.target.task)
         if rs_rp.get("smoothed_eval") and task and task.family not in ("classification", "multiple_choice"):
@@ -110,6 +111,30 @@ class SweepSpec(_Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _hub_gaps(self) -> list[str]:
+        """With ``target.data_dir: hub``: every split and language the sweep reads that the hub
+        cannot serve (Tatoeba, LAReQA, Mewsli-X; UD-POS's UD 2.7 languages), with where to get it."""
+        if self.target.data_dir != "hub":
+            return []
+        gaps: dict[tuple, list[str]] = {}
+        for task, split, lang, _ in TASKS[self.target.task].reads(self.languages, self.target.recipe.enabled):
+            if not task.hub_serves(split, lang):
+                gaps.setdefault((task.key, split if split in task.hub else None), []).append(
+                    lang if split in task.hub else split)
+        out = []
+        for (key, split), missing in gaps.items():
+            task = target_task(key)
+            if split:
+                out.append(f"target.languages: {key} {split} data for {', '.join(missing)} is not on the hub: "
+                           f"{task.hub_gap}; or leave them out of target.languages (allowed from the hub: "
+                           f"{', '.join(task.hub_languages)})")
+            else:
+                files = "; ".join(f"{s}: {task.mirror[s]}" for s in dict.fromkeys(missing) if s in task.mirror)
+                out.append(f"target.data_dir: {key} ({', '.join(dict.fromkeys(missing))}) has no hub source that "
+                           f"datasets can load (allowed: a mirror directory with the raw files, {files}; "
+                           f"{task.source})")
+        return out
 
     @property
     def intermediate_data_dir(self) -> str:

@@ -27,6 +27,14 @@ Local mirror: ``{data_dir}/`` + the entry's ``mirror`` template per split, in th
 formats the benchmark ships; ``{lang}``, ``{iso3}`` (Tatoeba's ISO 639-3 file codes) and
 ``{name}`` (TyDiQA's English language names) are filled in, and a ``*`` matches several
 files that are read in sorted order (UD treebanks of one language). ``README.md`` lists them.
+
+Hub sources are the repos as they are on the hub today (``tests/hub_repos.py`` builds each in
+its real schema). Where the hub cannot hold what the benchmark reads, the entry says so:
+``hub_languages`` / ``hub_gap`` (UD-POS's UD 2.7 languages are not in ``google/xtreme``; a sweep
+on the hub naming them is refused at validation, with where to get them), and ``raw_first``
+(PAWS-X and UD-POS, whose hub copies depart from the benchmark's files: a mirror's raw files win
+over its parquet copy, and a sweep reading the hub copy prints which it reads and how it departs).
+``source_kind`` / ``describe_source`` say what a sweep reads for a split and language.
 """
 
 from __future__ import annotations
@@ -105,6 +113,13 @@ class TargetTask:
     protocol: dict = field(default_factory=dict)
     """The benchmark's fine-tuning settings for this target (``training.*`` keys), from the
     XTREME-R script that trains it; a space file's ``training`` section overrides each."""
+    hub_languages: tuple[str, ...] = ()
+    """The languages the hub's test source serves; () = all of ``languages``."""
+    hub_gap: str = ""
+    """Where to get the languages the hub does not serve (said at validation)."""
+    raw_first: str = ""
+    """Set where the hub copy departs from the benchmark's own files: how it departs. A mirror's
+    raw files then win over its parquet copy, and a sweep on the hub says what it reads."""
 
     @property
     def trainer(self) -> TargetTask:
@@ -133,14 +148,69 @@ class TargetTask:
     def mirror_path(self, data_dir: str, split: str, lang: str) -> Path:
         return self.mirror_paths(data_dir, split, lang)[0]
 
+    def hub_serves(self, split: str, lang: str) -> bool:
+        """Whether the hub has a source for this split and language (UD-POS: not XTREME-R's UD
+        2.7 languages)."""
+        return split in self.hub and (split != "test" or not self.hub_languages or lang in self.hub_languages)
+
+    def raw_present(self, data_dir: str, split: str, lang: str) -> bool:
+        """Whether a mirror holds the benchmark's raw files for this split and language."""
+        if split not in self.mirror or data_dir in ("hub", "builtin"):
+            return False
+        try:
+            return all(p.is_file() for p in self.mirror_paths(data_dir, split, lang))
+        except DataError:
+            return False
+
     def from_hub(self, data_dir: str, split: str, lang: str) -> bool:
         """Whether a split comes as hub rows: from the hub itself, or from its parquet copy in
-        a mirror (``xlt-data mirror``), which wins over the raw benchmark files."""
+        a mirror (``xlt-data mirror``), which wins over the raw benchmark files, except for a
+        task whose hub copy departs from them (``raw_first``: PAWS-X, UD-POS)."""
         if data_dir == "hub":
             return True
-        if data_dir == "builtin" or split not in self.hub:
+        if data_dir == "builtin" or not self.hub_serves(split, lang):
+            return False
+        if self.raw_first and self.raw_present(data_dir, split, lang):
             return False
         return parquet_path(data_dir, *self.hub_source(split, lang)).is_file()
+
+    def source_kind(self, data_dir: str, split: str, lang: str) -> str:
+        """What a sweep reads for one split and language: ``builtin``, ``hub``, ``parquet`` (the
+        mirror's copy of the hub split), ``raw`` (the benchmark's files, present) or ``missing``."""
+        if data_dir == "hub" and not self.hub_serves(split, lang):
+            return "unserved"
+        if data_dir in ("builtin", "hub"):
+            return data_dir
+        if self.from_hub(data_dir, split, lang):
+            return "parquet"
+        return "raw" if self.raw_present(data_dir, split, lang) else "missing"
+
+    def describe_source(self, kind: str, split: str, lang: str) -> str:
+        """``source_kind``'s answer in words, with the hub id or the file layout."""
+        if kind == "builtin":
+            return "built-in demo data"
+        if kind == "unserved":
+            return f"nothing: {self.hub_gap if split in self.hub else 'no hub source: use a mirror'}"
+        if kind in ("hub", "parquet"):
+            hub_id, config, hub_split = self.hub_source(split, lang)
+            where = f"{hub_id}[{config or 'default'}] {hub_split}"
+            note = " (departs from the benchmark's files *)" if self.raw_first else ""
+            return (f"hub {where}" if kind == "hub" else f"parquet copy of {where}") + note
+        if split not in self.mirror:
+            return f"nothing: {self.key} has no {split} split"
+        return f"raw files {self._fill(self.mirror[split], lang)}" + (" (MISSING)" if kind == "missing" else "")
+
+    def reads(self, languages, recipe: bool = True) -> list[tuple[TargetTask, str, str, str]]:
+        """(task, split, language, why) for everything a sweep on this target reads: the
+        fine-tuning task's English train (and dev) split, the recipe stages' training data
+        and the test split of every language."""
+        trainer = self.trainer
+        out = [(trainer, "train", "en", "fine-tuning (English train)")]
+        if "dev" in trainer.mirror or "dev" in trainer.hub:
+            out.append((trainer, "dev", "en", "model selection (English dev)"))
+        if recipe:
+            out += [(target_task(k), "train", "en", f"benchmark recipe stage {k}") for k in self.recipe]
+        return out + [(self, "test", lang, f"zero-shot evaluation ({lang})") for lang in languages]
 
     def files_read(self, data_dir: str, split: str, lang: str) -> list[Path]:
         """Every local file the family's loader reads for one split and language of a mirror:
@@ -158,9 +228,12 @@ class TargetTask:
         return paths
 
     def hub_source(self, split: str, lang: str) -> tuple:
+        """(dataset id, config, split) of one split and language (``lang`` "{lang}": the template)."""
         if split not in self.hub:
             raise DataError(f"{self.key} {split}: no hub source in a format datasets can load; use a "
                             f"local mirror ({self.mirror_doc}){'' if self.target else f' [{self.source}]'}")
+        if lang != "{lang}" and not self.hub_serves(split, lang):
+            raise DataError(f"{self.key} {split} {lang}: {self.hub_gap}")
         hub_id, config, hub_split = self.hub[split]
         return hub_id, (self._fill(config, lang) if config else None), hub_split
 
@@ -205,7 +278,10 @@ _ENTRIES = [
              "dev": ("google/xtreme", "PAWS-X.{lang}", "validation"),
              "test": ("google/xtreme", "PAWS-X.{lang}", "test")},
         hub_fields=("sentence1", "sentence2", "label"), group="classification", benchmark="xtreme",
-        protocol=_CLASSIFY, source="PAWS-X x-final (google-research-datasets/paws)"),
+        protocol=_CLASSIFY, source="PAWS-X x-final (google-research-datasets/paws)",
+        raw_first="google/xtreme's PAWS-X was read with csv quoting, which merges and drops rows: English "
+                  "train 49,175 of the x-final train.tsv's 49,401, es dev 1,961, ko test 1,999; a mirror's "
+                  "x-final files win"),
     TargetTask(
         "xcopa", "multiple_choice", _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"), mirror_format="copa",
         mirror={"train": "copa/train.jsonl", "dev": "copa/val.jsonl", "test": "xcopa/{lang}/test.{lang}.jsonl"},
@@ -216,8 +292,9 @@ _ENTRIES = [
     TargetTask(
         "siqa", "multiple_choice", ("en",), mirror_format="siqa",
         mirror={"train": "siqa/train.jsonl", "dev": "siqa/dev.jsonl"},
-        hub={"train": ("allenai/social_i_qa", None, "train"), "dev": ("allenai/social_i_qa", None, "validation")},
-        target=False, source="SocialIQA (socialiqa-train-dev: {split}.jsonl + {split}-labels.lst)"),
+        hub={"train": ("lighteval/siqa", None, "train"), "dev": ("lighteval/siqa", None, "validation")},
+        target=False, source="SocialIQA (socialiqa-train-dev: {split}.jsonl + {split}-labels.lst; on the hub the "
+                             "parquet copy lighteval/siqa, since allenai/social_i_qa is script-only)"),
     TargetTask(
         "udpos", "tagging", _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,"
                                    "ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"),
@@ -228,7 +305,12 @@ _ENTRIES = [
              "dev": ("google/xtreme", "udpos.English", "validation"),
              "test": ("google/xtreme", "udpos.{Name}", "test")},
         hub_fields=("tokens", "pos_tags"), group="tagging",
-        protocol=_TAG,
+        protocol=_TAG, hub_languages=tuple(UD_NAMES),
+        hub_gap="google/xtreme's udpos configs are XTREME's 33 languages from UD 2.5; XTREME-R takes lt, pl, "
+                "uk, wo and ro from UD 2.7 (https://lindat.mff.cuni.cz/repository/xmlui/handle/11234/1-3424): put "
+                "their treebanks at {data_dir}/udpos/{lang}/*-ud-test.conllu in a mirror",
+        raw_first="google/xtreme's udpos rows keep a multiword token's syntactic words (de 'zu dem') where "
+                  "the benchmark tags its surface form ('zum'); a mirror's treebanks win",
         source="Universal Dependencies 2.5 treebanks (2.7 for lt, pl, uk, wo, ro), all treebanks of a language"),
     TargetTask(
         "panx", "tagging", _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,"
@@ -241,7 +323,8 @@ _ENTRIES = [
         protocol=_TAG, source="WikiANN with the Rahimi et al. splits (PAN-X)"),
     TargetTask(
         "squad", "qa", ("en",), mirror={"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json"},
-        hub={"train": ("rajpurkar/squad", None, "train"), "dev": ("rajpurkar/squad", None, "validation")},
+        hub={"train": ("rajpurkar/squad", "plain_text", "train"),
+             "dev": ("rajpurkar/squad", "plain_text", "validation")},
         target=False, source="SQuAD v1.1"),
     TargetTask(
         "xquad", "qa", _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro"), mirror={"test": "xquad/xquad.{lang}.json"},

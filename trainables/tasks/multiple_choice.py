@@ -105,14 +105,24 @@ def read_siqa(path: str | Path) -> list[ChoiceExample]:
     return out
 
 
-def _label(row: dict, column: str, names: dict) -> int | None:
-    """A choice index from an int, a ClassLabel index or a digit string; None when unlabelled."""
+def _label(row: dict, column: str, names: dict, where: str, choices: int) -> int | None:
+    """A choice index from a ClassLabel (its names are the choices' digits, CaseHOLD ``0``-``4``,
+    or letters, MedMCQA ``a``-``d``), a digit string (HellaSwag ``"0"``-``"3"``) or an int;
+    None when unlabelled (-1 or "": a hidden test label)."""
     raw = row.get(column)
     if raw is None or raw == "" or raw == -1:
         return None
-    if column in names and isinstance(raw, int):
-        raw = names[column][raw]
-    return int(raw)
+    name = str(names[column][raw]) if column in names and isinstance(raw, int) else str(raw)
+    if name.isdigit():
+        index = int(name)
+    elif len(name) == 1 and name.isalpha():
+        index = ord(name.lower()) - ord("a")
+    else:
+        index = -1
+    if not 0 <= index < choices:
+        allowed = names.get(column) or [str(i) for i in range(choices)]
+        raise DataError(f"{where}: {column} {raw!r} ({name}) is not one of {', '.join(map(str, allowed))}")
+    return index
 
 
 def _shuffled(question: str, correct: str, others: list[str]) -> tuple[tuple[str, ...], int]:
@@ -127,17 +137,20 @@ def _shuffled(question: str, correct: str, others: list[str]) -> tuple[tuple[str
 def choice_row(kind: str, row: dict, names: dict, where: str) -> ChoiceExample | None:
     """One hub (or mirrored) row of a multiple-choice dataset -> an example; None if unlabelled."""
     try:
-        if kind == "siqa":
+        if kind == "siqa":  # lighteval/siqa: label "1".."3" (a string), as the release's labels file
+            label = str(row["label"]).strip()
+            if label not in ("1", "2", "3"):
+                raise DataError(f"{where}: label {row['label']!r} is not one of 1, 2, 3 (A, B, C)")
             return ChoiceExample(row["context"], row["question"],
-                                 (row["answerA"], row["answerB"], row["answerC"]), int(row["label"]) - 1)
+                                 (row["answerA"], row["answerB"], row["answerC"]), int(label) - 1)
         if kind == "hellaswag":  # ctx = ctx_a + ctx_b; 4 endings; label "0".."3" ("" on test)
-            label = _label(row, "label", names)
+            label = _label(row, "label", names, where, len(row["endings"]))
             return None if label is None else ChoiceExample(row["ctx"], "", tuple(row["endings"]), label)
-        if kind == "casehold":  # the citing context with <HOLDING>; 5 candidate holdings
-            label = _label(row, "label", names)
+        if kind == "casehold":  # the citing context with <HOLDING>; 5 candidate holdings (ClassLabel "0".."4")
+            label = _label(row, "label", names, where, len(row["endings"]))
             return None if label is None else ChoiceExample(row["context"], "", tuple(row["endings"]), label)
-        if kind == "medmcqa":  # cop: the correct option's index (hidden on test)
-            label = _label(row, "cop", names)
+        if kind == "medmcqa":  # cop: ClassLabel a..d, the correct option (-1 on the hidden test split)
+            label = _label(row, "cop", names, where, 4)
             return None if label is None else ChoiceExample(
                 "", row["question"], (row["opa"], row["opb"], row["opc"], row["opd"]), label)
         if kind == "sciq":
