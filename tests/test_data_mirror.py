@@ -291,3 +291,40 @@ def test_udpos_languages_the_hub_lacks_are_refused_at_validation_with_where_to_g
     captured = capsys.readouterr()
     assert "udpos test lt: google/xtreme's udpos configs are XTREME's 33 languages from UD 2.5" in captured.err
     assert "udpos  udpos  test   lt         raw files udpos/lt/*-ud-test.conllu (MISSING)" in captured.out
+
+
+@pytest.mark.integration
+def test_a_sweep_reads_the_hub_schemas_in_its_trials(hub, tmp_path):
+    """A sweep with ``data_dir: hub`` (the test hub through XLT_HUB_DIR): MedMCQA (ClassLabel
+    a-d) and PubMedQA (nested contexts) as the medical domain, then XCOPA's recipe from
+    lighteval/siqa, English COPA from aps/super_glue and XCOPA's test from cambridgeltl/xcopa."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from tests.conftest import ROOT
+
+    space = tmp_path / "hub.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": "hub", "target": {"task": "xcopa", "languages": ["et", "it"], "data_dir": "hub",
+                                  "recipe": {"epochs": 1}},
+        "intermediate": {"domains": ["medical"], "tasks": {"medical": ["medmcqa", "pubmedqa"]},
+                         "max_examples": 40, "learning_rate": 1e-3},
+        "training": {"epochs": 1, "learning_rate": 1e-3, "max_length": 64},
+        "resources": {"workers": 1, "cpus_per_worker": 1}}))
+    storage = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "--space", str(space), "--storage",
+                           str(storage)], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, D.HUB_DIR_ENV: str(hub)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{storage}/mlflow.db")
+    exp = client.get_experiment_by_name("hub")
+    (run,) = client.search_runs([exp.experiment_id], "tags.`xlt.role` = 'trial'")
+    m = run.data.metrics
+    assert run.info.status == "FINISHED"
+    assert m["intermediate/train/medmcqa/loss"] > 0 and m["intermediate/train/pubmedqa/loss"] > 0
+    assert m["recipe/siqa/train/loss"] > 0  # SocialIQA trained from lighteval/siqa
+    assert {"xcopa/et/accuracy", "xcopa/it/accuracy"} <= set(m), sorted(m)

@@ -157,6 +157,13 @@ def test_preflight_lists_every_missing_or_broken_file_at_once(tmp_path, pawsx_mi
     assert not (tmp_path / "runs" / "pf").exists()  # no sweep state was written
 
 
+def test_a_ud27_language_missing_from_a_mirror_says_where_to_get_it(tmp_path, pawsx_mirror):
+    space = _write(tmp_path, f"name: ud\ntarget: {{task: udpos, data_dir: {pawsx_mirror}, languages: [en, wo, lt]}}\n")
+    (problem,) = check_data(load_spec(space))  # wo's UD 2.7 treebank is there, lt's is not
+    assert problem.startswith(f"{pawsx_mirror}/udpos/lt/*-ud-test.conllu: no file matches (udpos test, language lt): ")
+    assert "from UD 2.7 (https://lindat.mff.cuni.cz/repository/xmlui/handle/11234/1-3424)" in problem
+
+
 def test_storage_estimate_refuses_with_the_numbers(tmp_path):
     spec = load_spec(_write(tmp_path, "name: t\nmodel: {name: xlm-roberta-base}\n"))
     est = estimate_storage(spec, trials=84, concurrent=8)

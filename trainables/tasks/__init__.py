@@ -142,7 +142,8 @@ class TargetTask:
             return [Path(pattern)]
         paths = sorted(Path(p) for p in glob.glob(pattern))
         if not paths:
-            raise DataError(f"{pattern}: no file matches ({self.key} {split}, language {lang})")
+            gap = f": {self.hub_gap}" if self.hub_gap and split in self.hub and not self.hub_serves(split, lang) else ""
+            raise DataError(f"{pattern}: no file matches ({self.key} {split}, language {lang}){gap}")
         return paths
 
     def mirror_path(self, data_dir: str, split: str, lang: str) -> Path:
