@@ -32,7 +32,7 @@ import numpy as np
 
 from orchestrator.report import stats as S
 from orchestrator.report.collect import PARALLEL_TASKS
-from orchestrator.report.typology import DISTANCES, typology_table
+from orchestrator.report.typology import typology_table
 
 REFERENCES = ("general", "none")
 BASE_VARIANT = "robust_method=none"
@@ -102,12 +102,14 @@ def _group_of(typo, lang: str, grouping: str) -> str:
 
 
 def typology_for(langs: list[str]):
-    """The typology table of ``langs`` (index: language), with each target language's tertile of syntactic distance
-    to English."""
-    typo = typology_table(sorted(langs)).set_index("lang")
+    """The typology table of ``langs`` (index: language; its source's facts in ``attrs``), with each target
+    language's tertile of the source's primary distance to English."""
+    table = typology_table(sorted(langs))
+    typo = table.set_index("lang")
+    typo.attrs.update(table.attrs)
     targets = typo.drop(index="en", errors="ignore")
     if len(targets) >= 3:
-        ranks = targets["dist_syntax_knn"].rank(method="first")
+        ranks = targets[f"dist_{typo.attrs['primary']}"].rank(method="first")
         cuts = np.ceil(ranks * 3 / len(targets)).astype(int).clip(1, 3)
         typo.loc[targets.index, "tertile"] = cuts.map({1: "near", 2: "mid", 3: "far"})
     else:
@@ -145,7 +147,7 @@ def correlations(found: dict, typo, n_boot: int = S.B_DEFAULT) -> list[dict]:
         estimates = np.array([S.combine([(1.0, ev)]).estimate for ev in evidence])
         seeds = len(set.intersection(*(set(ev.per_seed) for ev in evidence))) if evidence else 0
         reps = S.replicate_effects(evidence, n_boot, np.random.default_rng(0)) if seeds >= 2 and n_boot else None
-        for measure in DISTANCES:
+        for measure in typo.attrs["measures"]:
             dist = np.array([typo.loc[lg, f"dist_{measure}"] for lg in langs], float)
             ok = ~np.isnan(dist)
             row = {"reference": key[0], "domain": key[1], "variant": key[2], "distance": measure,
@@ -211,4 +213,6 @@ def analyse(rows, examples: dict, info: dict, select: str = "best", n_boot: int 
     out = {"typology": typo, "cells": cells(units), "effects": found_rows, "groups": groups(found, typo),
            "correlations": correlations(found, typo, n_boot) if correlate else [], "interaction": interaction(found)}
     info["tests"] = adjust(out["effects"], out["groups"], out["interaction"], out["correlations"])
+    info.update(typology=typo.attrs["source"], distance=typo.attrs["primary"],
+                distance_label=typo.attrs["primary_label"])
     return {"info": info, **out}

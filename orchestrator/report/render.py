@@ -36,7 +36,8 @@ def _label(r) -> str:
 def heatmap(effects, typo, path: Path) -> None:
     """The per-language effect heatmap (languages by syntactic distance to English) as a PNG at ``path``."""
     plt = _plt()
-    langs = list(typo.sort_values("dist_syntax_knn").index)
+    primary = f"dist_{typo.attrs['primary']}"
+    langs = list(typo.sort_values(primary, kind="stable").index)
     cols = sorted({_label(r) for r in effects})
     grid = np.full((len(langs), len(cols)), np.nan)
     sig = np.zeros_like(grid, dtype=bool)
@@ -49,8 +50,8 @@ def heatmap(effects, typo, path: Path) -> None:
     ys, xs = np.nonzero(sig)
     ax.scatter(xs, ys, s=12, c="black", marker="o", label="q < 0.05")
     ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(langs)), [f"{lg} ({typo.loc[lg, 'dist_syntax_knn']:.2f})" for lg in langs], fontsize=8)
-    ax.set_ylabel("language (syntactic distance to English)")
+    ax.set_yticks(range(len(langs)), [f"{lg} ({typo.loc[lg, primary]:.2f})" for lg in langs], fontsize=8)
+    ax.set_ylabel(f"language ({typo.attrs['primary_label']})")
     fig.colorbar(im, ax=ax, label="effect (points)")
     ax.set_title("Effect of the domain, per language")
     fig.tight_layout()
@@ -63,11 +64,12 @@ def scatter(effects, correlations, typo, path: Path) -> None:
     plt = _plt()
     refs = sorted({r["reference"] for r in effects})
     fig, axes = plt.subplots(1, len(refs), figsize=(5.5 * len(refs), 4.2), squeeze=False)
-    rho = {(c["reference"], c["domain"], c["variant"]): c for c in correlations if c["distance"] == "syntax_knn"}
+    rho = {(c["reference"], c["domain"], c["variant"]): c for c in correlations
+           if c["distance"] == typo.attrs["primary"]}
     for ax, ref in zip(axes[0], refs):
         for label in sorted({_label(r) for r in effects if r["reference"] == ref}):
             rs = [r for r in effects if _label(r) == label and r["lang"] != "en"]
-            x = np.array([typo.loc[r["lang"], "dist_syntax_knn"] for r in rs])
+            x = np.array([typo.loc[r["lang"], f"dist_{typo.attrs['primary']}"] for r in rs])
             y = np.array([r["effect"] for r in rs])
             c = rho.get((rs[0]["reference"], rs[0]["domain"], rs[0]["variant"]), {})
             pts = ax.scatter(x, y, s=18, label=f"{label}  rho={c.get('rho', np.nan):.2f}")
@@ -76,7 +78,7 @@ def scatter(effects, correlations, typo, path: Path) -> None:
                 xs = np.linspace(x.min(), x.max(), 10)
                 ax.plot(xs, slope * xs + icpt, color=pts.get_facecolor()[0], lw=1)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel("syntactic distance to English (lang2vec syntax_knn, cosine)")
+        ax.set_xlabel(typo.attrs["primary_label"])
         ax.set_ylabel(f"effect vs {ref} (points)")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -156,10 +158,11 @@ def summary_sentences(info, effects, groups, correlations, interaction) -> list[
                      f"the other {len(rs) - len(up) - len(down)} languages show no significant change")
         out.append(f"{_what(key, seeds)}: {mean}; {langs}.")
         corr = next((c for c in correlations if (c["reference"], c["domain"], c["variant"]) == key
-                     and c["distance"] == "syntax_knn"), None)
+                     and c["distance"] == info.get("distance", "syntax_knn")), None)
         if corr and not np.isnan(corr["p"]):
             sig = "significant" if corr["significant"] else "not significant"
-            out.append(f"  Its effect vs syntactic distance to English: Spearman rho {corr['rho']:.2f} "
+            label = info.get("distance_label", "syntactic distance to English").split(" (")[0]
+            out.append(f"  Its effect vs {label}: Spearman rho {corr['rho']:.2f} "
                        f"[{corr['low']:.2f}, {corr['high']:.2f}] over {corr['languages']} languages, "
                        f"{'exact ' if corr['exact'] else ''}permutation p = {corr['p']:.2g}, q = {corr['q']:.2g} "
                        f"({sig}).")
@@ -234,7 +237,7 @@ def page(info, sentences, cells, effects, groups, correlations, interaction, typ
              "summary{cursor:pointer}")
     typo_rows = typo.reset_index().to_dict("records")
     typo_cols = ["lang", "uriel", "name", "family", "script", "tertile"]
-    typo_cols += [c for c in typo.columns if c.startswith("dist_")]
+    typo_cols += [c for c in typo.columns if c.startswith(("dist_", "switch_"))]
     method = (f"<p>Effects are differences in points (cell minus reference, same robust-method variant), paired on the "
               f"seed and, where per-example results exist, on the test item. The seed is the unit of replication: "
               f"intervals (95 %) and tests are t-based over the per-seed effects, with the test items' own variance "

@@ -1,4 +1,17 @@
-"""Typology of the XTREME-R languages: codes, family, script and distances to English.
+"""Typology: the languages' codes, family, script and distances to English, from a pluggable source.
+
+Two sources (``SOURCES``), chosen by the languages a sweep evaluates (``source_for``):
+
+- ``lang2vec``: the real XTREME-R languages, below;
+- ``switches``: the miniature world's synthetic languages (``trainables.miniature``), whose
+  typology is their word-order switch vector: the distance is the number of switches that
+  differ from English (``switches``), with one 0/1 column per switch.
+
+Each source names its distance measures and the primary one (the x axis of the plots, the
+tertiles of the groups); ``typology_table`` returns the table with ``attrs`` ``source``,
+``measures``, ``primary`` and ``primary_label``.
+
+The lang2vec source:
 
 One fixed mapping from the ISO 639-1 codes the benchmark uses to the URIEL (lang2vec) codes.
 URIEL holds separate vectors for a macrolanguage and its individual languages, so the mapping
@@ -90,16 +103,64 @@ def distance_to_english(lang: str, feature_set: str) -> float:
     return _cosine_distance(feats[LANGUAGES["en"][0]], feats[LANGUAGES[lang][0]])
 
 
-def typology_table(langs: list[str]):
-    """One row per language: code, URIEL code, name, family, script and every distance."""
-    import pandas as pd
-
-    unknown = [x for x in langs if x not in LANGUAGES]
-    if unknown:
-        raise KeyError(f"no typology for language(s) {unknown}; known: {', '.join(sorted(LANGUAGES))}")
+def _lang2vec_rows(langs: list[str]) -> list[dict]:
     rows = []
     for lang in langs:
         uriel, name, family, script = LANGUAGES[lang]
         rows.append({"lang": lang, "uriel": uriel, "name": name, "family": family, "script": script,
                      **{f"dist_{fs}": distance_to_english(lang, fs) for fs in DISTANCES}})
-    return pd.DataFrame(rows)
+    return rows
+
+
+def _switch_rows(langs: list[str]) -> list[dict]:
+    from trainables.miniature.languages import LANGUAGES as SYNTHETIC
+    from trainables.miniature.languages import SWITCHES
+
+    by_code = {lg.code: lg for lg in SYNTHETIC}
+    return [{"lang": lang, "uriel": "", "name": "English (miniature)" if lang == "en" else f"synthetic {lang}",
+             "family": "miniature", "script": by_code[lang].script, "dist_switches": float(by_code[lang].distance),
+             **{f"switch_{k}": by_code[lang].switches[i] for i, k in enumerate(SWITCHES)}} for lang in langs]
+
+
+def _switch_codes() -> set[str]:
+    from trainables.miniature.languages import LANGUAGES as SYNTHETIC
+
+    return {lg.code for lg in SYNTHETIC}
+
+
+SOURCES = {
+    "lang2vec": {"languages": lambda: set(LANGUAGES), "rows": _lang2vec_rows, "measures": DISTANCES,
+                 "primary": "syntax_knn",
+                 "primary_label": "syntactic distance to English (lang2vec syntax_knn, cosine)"},
+    "switches": {"languages": _switch_codes, "rows": _switch_rows, "measures": ("switches",), "primary": "switches",
+                 "primary_label": "word-order switches that differ from English (miniature world)"},
+}
+"""Typology sources: the languages each knows, its rows, its distance measures and the primary one."""
+
+
+def source_for(langs: list[str]) -> str:
+    """The source that knows every one of ``langs``: the real languages' lang2vec, or the
+    miniature world's switches ("en" is in both; lang2vec wins when it is alone)."""
+    for name, src in SOURCES.items():
+        if set(langs) <= src["languages"]():
+            return name
+    known = {name: sorted(src["languages"]()) for name, src in SOURCES.items()}
+    raise KeyError(f"no typology source knows all of {sorted(langs)}; known: "
+                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in known.items()))
+
+
+def typology_table(langs: list[str], source: str | None = None):
+    """One row per language: code, URIEL code, name, family, script and every distance of the
+    source (``source_for`` unless named); the source's facts in ``attrs``."""
+    import pandas as pd
+
+    name = source or source_for(langs)
+    src = SOURCES[name]
+    unknown = [x for x in langs if x not in src["languages"]()]
+    if unknown:
+        raise KeyError(f"no typology for language(s) {unknown} in {name}; known: "
+                       f"{', '.join(sorted(src['languages']()))}")
+    table = pd.DataFrame(src["rows"](langs))
+    table.attrs.update(source=name, measures=tuple(src["measures"]), primary=src["primary"],
+                       primary_label=src["primary_label"])
+    return table
