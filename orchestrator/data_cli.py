@@ -103,6 +103,9 @@ def mirror(names: list[str], out: str, force: bool = False, languages: list[str]
     entries, problems = _resolve(names)
     if problems:
         raise ValueError("\n".join(problems))
+    import datasets
+
+    datasets.disable_progress_bars()  # one line per split is logged instead
     rows, failed = [], []
     for entry in entries:
         srcs, raw = sources(entry, languages)

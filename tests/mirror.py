@@ -42,7 +42,7 @@ def _with_sentences(doc: dict) -> dict:
 def build_mirror(root: Path) -> Path:
     rng = random.Random(0)
     root = Path(root)
-    write_demo_data(root)  # XNLI-format tsv and the intermediate tasks, as a mirror holds them
+    write_demo_data(root)  # XNLI-format tsv, the intermediate tasks and the miniature world, as a mirror holds them
     # XQuAD (real), SQuAD-format English training data (the English XQuAD file)
     for lang in XQUAD_LANGS:
         _put(root / "xquad" / f"xquad.{lang}.json", (FIXTURES / "xquad" / f"xquad.{lang}.json").read_text())

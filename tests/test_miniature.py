@@ -81,3 +81,27 @@ def test_the_report_takes_the_switch_vectors_as_its_typology():
     assert source_for(["en", "de", "sw"]) == "lang2vec" and source_for(["en"]) == "lang2vec"
     with pytest.raises(KeyError, match="no typology source knows all of"):
         typology_table(["de", "xa"])
+
+
+def test_the_builtin_encoder_is_pretrained_on_every_language_with_one_token_per_word(tmp_path):
+    """``builtin:mini-bert`` through the same ``from_pretrained(path)`` as a real checkpoint; a
+    short pretraining here (the real one runs ``pretrain.STEPS`` steps)."""
+    import json
+
+    from transformers import AutoModel, AutoTokenizer
+
+    from trainables.known_models import BUILTIN_MODELS
+    from trainables.miniature.pretrain import build_mini_bert
+
+    out = tmp_path / "mini-bert"
+    record = build_mini_bert(out, tmp_path / "data", BUILTIN_MODELS["builtin:mini-bert"], steps=120)
+    assert json.loads((out / "pretraining.json").read_text()) == record
+    assert record["steps"] == 120 and record["sentences"] == 8 * 3000
+    assert record["loss_last_50"] < record["loss_first_50"]  # it learns
+    tok = AutoTokenizer.from_pretrained(out)
+    for lang in LANGUAGES:
+        words = list(lexicon(lang).words.values())
+        ids = tok(words, add_special_tokens=False)["input_ids"]
+        assert all(len(i) == 1 and i[0] != tok.unk_token_id for i in ids), lang.code
+    model = AutoModel.from_pretrained(out)
+    assert model.config.num_hidden_layers == 4 and model.pooler is not None

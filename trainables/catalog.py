@@ -72,6 +72,9 @@ class IntermediateTask:
     """True when ``trainables.demo_data`` has a built-in synthetic version."""
     local_only: bool = False
     """Credentialed data: read from a local path only, never fetched or mirrored."""
+    miniature: bool = False
+    """A task of the built-in miniature world (``trainables.miniature``): named in a space file's
+    ``intermediate.tasks``, never a domain's default."""
 
     @property
     def family(self) -> str:
@@ -180,10 +183,23 @@ CATALOG: dict[str, IntermediateTask] = {t.key: t for t in [
                       "raw-file path; ")),
 ]}
 
+def _miniature_tasks() -> list[IntermediateTask]:
+    from trainables.miniature.data import DOMAIN_TASKS, ROLE_TAGS
+
+    return [IntermediateTask(
+        key, domain, "tagging", f"miniature role tagging ({domain} lexicon)", ROLE_TAGS,
+        mirror={"train": f"miniature/intermediate/{key}/train"}, mirror_format="panx",
+        size="1,000 train (English)", license="generated", access="built in",
+        notes="", demo=True, miniature=True) for key, domain in DOMAIN_TASKS.items()]
+
+
+CATALOG.update({t.key: t for t in _miniature_tasks()})
+
 # Domain -> default task keys. "none" trains no intermediate model.
 DOMAINS: dict[str, tuple[str, ...]] = {"none": ()}
 for _task in CATALOG.values():
-    DOMAINS[_task.domain] = DOMAINS.get(_task.domain, ()) + (_task.key,)
+    if not _task.miniature:
+        DOMAINS[_task.domain] = DOMAINS.get(_task.domain, ()) + (_task.key,)
 
 
 def intermediate_task(key: str) -> IntermediateTask:

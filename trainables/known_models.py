@@ -13,8 +13,12 @@ from trainables.names import unknown
 BUILTIN_MODELS: dict[str, dict] = {
     "builtin:tiny-bert": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
                           "intermediate_size": 128, "max_position_embeddings": 256},
+    "builtin:mini-bert": {"hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 2,
+                          "intermediate_size": 128, "max_position_embeddings": 64},
 }
-"""Built-in encoders by name -> their BertConfig fields (``trainables.models`` builds them)."""
+"""Built-in encoders by name -> their BertConfig fields (``trainables.models`` builds them):
+``tiny-bert`` randomly initialised, ``mini-bert`` pretrained on the miniature world
+(``trainables.miniature.pretrain``)."""
 
 
 HUB_MODELS: dict[str, dict] = {

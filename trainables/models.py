@@ -28,6 +28,8 @@ TINY = BUILTIN_MODELS["builtin:tiny-bert"]
 BUILTIN_BUILD = 2
 """Bumped when the built-in model's files change (2: with BERT's pooler), so storage roots
 built before get the new model rather than the old files."""
+MINI_BUILD = 1
+"""The same for ``builtin:mini-bert`` (its data or pretraining recipe)."""
 
 
 def resolve_model(name: str, assets_dir: str) -> str:
@@ -35,13 +37,18 @@ def resolve_model(name: str, assets_dir: str) -> str:
     if not name.startswith(BUILTIN_PREFIX):
         return name
     kind = name[len(BUILTIN_PREFIX):]
-    if kind != "tiny-bert":
-        raise ValueError(f"unknown built-in model '{name}'; allowed: builtin:tiny-bert")
-    out = Path(assets_dir) / "models" / f"{kind}-v{BUILTIN_BUILD}"
+    if name not in BUILTIN_MODELS:
+        raise ValueError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN_MODELS)}")
+    out = Path(assets_dir) / "models" / f"{kind}-v{BUILTIN_BUILD if kind == 'tiny-bert' else MINI_BUILD}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if not (out / "config.json").is_file():
-            _build_tiny_bert(out, Path(assets_dir) / "demo_data")
+            if kind == "tiny-bert":
+                _build_tiny_bert(out, Path(assets_dir) / "demo_data")
+            else:
+                from trainables.miniature.pretrain import build_mini_bert
+
+                build_mini_bert(out, Path(assets_dir) / "demo_data", BUILTIN_MODELS[name])
     return str(out)
 
 

@@ -113,12 +113,14 @@ def resolve_data_dir(data_dir: str, assets: str) -> str:
     from filelock import FileLock
 
     from trainables.demo_data import write_demo_data
+    from trainables.miniature.data import write_miniature
 
     out = Path(assets) / "demo_data"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if not (out / "xnli").is_dir():
             write_demo_data(out)
+        write_miniature(out)  # the miniature world, under miniature/ (a no-op once written)
     return str(out)
 
 

@@ -1,6 +1,14 @@
-"""The miniature world: synthetic languages with a known typology, for a demo with a known answer.
+"""The miniature world: synthetic languages with a known typology, for a study with a known answer.
 
-``languages``: one grammar, four binary word-order switches and a disjoint lexicon per language
-(``Language``, ``lexicon``, ``linearise``); the switch vectors are the typology the report reads
-(``orchestrator.report.typology``'s ``switches`` source).
+- ``languages``: one grammar, four binary word-order switches and a disjoint lexicon per language
+  (``Language``, ``lexicon``, ``linearise``); the switch vectors are the typology the report
+  reads (``orchestrator.report.typology``'s ``switches`` source).
+- ``data``: the target task ``roles`` (semantic-role tagging, PAN-X format, parallel test sets in
+  all eight languages), the intermediate tasks ``mini_general`` / ``mini_legal`` (the same role
+  structure on English sentences of one lexicon slice) and the pretraining corpora, written under
+  the built-in data directory (``data_dir: builtin``).
+- ``pretrain``: ``builtin:mini-bert``, a 4-layer BERT pretrained with masked language modelling
+  on the union of the languages, built once per storage root.
+
+``search_spaces/miniature.yaml`` runs the study; the README gives what it measured.
 """

@@ -149,19 +149,27 @@ def random_event(rng: random.Random, domain: str = "general", adj_p: float = 0.4
     return Event(agent, rng.choice(VERBS[domain]), patient, place, adjs(), adjs(), adjs(), rng.choice(ADPOSITIONS))
 
 
-def linearise(event: Event, lang: Language, lex: Lexicon) -> list[str]:
-    """The event as ``lang``'s word sequence, by its switches."""
+def linearise_roles(event: Event, lang: Language, lex: Lexicon) -> list[tuple[str, str | None]]:
+    """The event as ``lang``'s words, by its switches, each with the role of the noun phrase it
+    belongs to (``AGENT``, ``PATIENT``, ``PLACE``; None for the verb and the adposition)."""
     adj_noun, adposition, object_verb, verb_subject = lang.switches
 
-    def np(noun, adjs):
-        mods = [lex[a] for a in adjs]
-        return [*mods, lex[noun]] if not adj_noun else [lex[noun], *mods]
+    def np(noun, adjs, role):
+        mods = [(lex[a], role) for a in adjs]
+        return [*mods, (lex[noun], role)] if not adj_noun else [(lex[noun], role), *mods]
 
     pp = []
     if event.place:
-        pp = np(event.place, event.place_adjs)
-        pp = [lex[event.adposition], *pp] if not adposition else [*pp, lex[event.adposition]]
-    obj = np(event.patient, event.patient_adjs)
-    vp = [lex[event.verb], *obj, *pp] if not object_verb else [*pp, *obj, lex[event.verb]]
-    subj = np(event.agent, event.agent_adjs)
+        pp = np(event.place, event.place_adjs, "PLACE")
+        adp = (lex[event.adposition], None)
+        pp = [adp, *pp] if not adposition else [*pp, adp]
+    obj = np(event.patient, event.patient_adjs, "PATIENT")
+    verb = (lex[event.verb], None)
+    vp = [verb, *obj, *pp] if not object_verb else [*pp, *obj, verb]
+    subj = np(event.agent, event.agent_adjs, "AGENT")
     return [*subj, *vp] if not verb_subject else [*vp, *subj]
+
+
+def linearise(event: Event, lang: Language, lex: Lexicon) -> list[str]:
+    """The event as ``lang``'s word sequence, by its switches."""
+    return [w for w, _ in linearise_roles(event, lang, lex)]

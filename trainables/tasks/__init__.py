@@ -367,6 +367,23 @@ _ENTRIES = [
         source="Mewsli-X (get-mewsli-x.sh in google-research dense_representations_for_entity_retrieval)"),
 ]
 
+def _miniature() -> TargetTask:
+    """The miniature world's target (``trainables.miniature``): semantic-role tagging in English
+    and seven synthetic languages, built in only."""
+    from trainables.miniature.data import ROLE_TAGS
+    from trainables.miniature.languages import LANGUAGES
+
+    codes = tuple(lg.code for lg in LANGUAGES)
+    return TargetTask(
+        "roles", "tagging", codes, mirror_format="panx", labels=ROLE_TAGS,
+        mirror={"train": "miniature/roles/en/train", "dev": "miniature/roles/en/dev",
+                "test": "miniature/roles/{lang}/test"},
+        benchmark="miniature", demo_languages=codes, group="miniature",
+        protocol={"epochs": 10, "learning_rate": 1e-3, "max_length": 32, "weight_decay": 0.0, "warmup_ratio": 0.0},
+        source="the miniature world (trainables.miniature): synthetic languages, built in (data_dir: builtin)")
+
+
+_ENTRIES.append(_miniature())
 ALL_TASKS: dict[str, TargetTask] = {t.key: t for t in _ENTRIES}
 TASKS: dict[str, TargetTask] = {k: t for k, t in ALL_TASKS.items() if t.target}
 POOLED_TARGETS = tuple(k for k, t in TASKS.items() if "negatives_pool" in t.protocol)
