@@ -13,8 +13,11 @@ FIXTURES = ROOT / "tests" / "fixtures"  # real-data cuts, in the repository (see
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     from trainables.demo_data import write_demo_data
+    from trainables.miniature.data import write_miniature
 
-    return write_demo_data(tmp_path_factory.mktemp("demo"))
+    root = write_demo_data(tmp_path_factory.mktemp("demo"))
+    write_miniature(root)  # as a sweep that uses the miniature world has it
+    return root
 
 
 @pytest.fixture(scope="session")

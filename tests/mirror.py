@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from trainables.demo_data import write_demo_data
+from trainables.miniature.data import write_miniature
 from trainables.tasks import TYDIQA_NAMES
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -42,7 +43,8 @@ def _with_sentences(doc: dict) -> dict:
 def build_mirror(root: Path) -> Path:
     rng = random.Random(0)
     root = Path(root)
-    write_demo_data(root)  # XNLI-format tsv, the intermediate tasks and the miniature world, as a mirror holds them
+    write_demo_data(root)  # XNLI-format tsv and the intermediate tasks, as a mirror holds them
+    write_miniature(root, {"pretrain": 10})  # the miniature world's role tagging (PAN-X format)
     # XQuAD (real), SQuAD-format English training data (the English XQuAD file)
     for lang in XQUAD_LANGS:
         _put(root / "xquad" / f"xquad.{lang}.json", (FIXTURES / "xquad" / f"xquad.{lang}.json").read_text())

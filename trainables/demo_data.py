@@ -16,8 +16,8 @@ a real zero-shot gap that differs by language (word order and tokenisation diffe
 which is what a smoke sweep should be able to show. The intermediate tasks teach the same
 comparison with domain vocabulary, so intermediate training has a measurable effect.
 
-The miniature world's files (``trainables.miniature.data``) are written with them, under
-``{root}/miniature/``. Files are written in the XTREME layout the loaders read for real data:
+The miniature world's files (``trainables.miniature.data``) go under ``{root}/miniature/``, written
+only for a sweep that uses them. Files are written in the XTREME layout the loaders read for real data:
 ``{root}/xnli/{train,dev}-en.tsv``, ``{root}/xnli/test-{lang}.tsv`` and
 ``{root}/intermediate/{key}/train.tsv``, each ``premise<TAB>hypothesis<TAB>label`` (MedNLI: its
 release's ``mli_train_v1.jsonl`` with ``sentence1``, ``sentence2``, ``gold_label``).
@@ -151,9 +151,6 @@ def write_demo_data(root: str | os.PathLike, sizes: dict[str, int] | None = None
                          [{"sentence1": a, "sentence2": b, "gold_label": c} for a, b, c in rows])
         else:
             _write(root / "intermediate" / key / "train.tsv", rows)
-    from trainables.miniature.data import write_miniature
-
-    write_miniature(root)  # the miniature world's files, under miniature/
     return root
 
 

@@ -51,6 +51,7 @@ from pathlib import Path
 import ray.tune
 
 from trainables import schema as N
+from trainables.catalog import intermediate_task
 from trainables.config import RobustChoice, RunConfig, StageConfig, TrialChoices
 from trainables.executors import Executor, executor_for, manifest_path, predictions_dir, train_dir
 from trainables.failures import FATAL_KEY, TrainingDiverged, deterministic
@@ -106,8 +107,9 @@ def _stage(cfg: StageConfig, run: RunConfig, choices: TrialChoices, trial_id: st
     return done
 
 
-def resolve_data_dir(data_dir: str, assets: str) -> str:
-    """``builtin`` -> the demo data, written once under the sweep's assets; else unchanged."""
+def resolve_data_dir(data_dir: str, assets: str, miniature: bool = False) -> str:
+    """``builtin`` -> the demo data, written once under the sweep's assets (``miniature``: with the
+    miniature world's files, about 2 MB, written only for a sweep that reads them); else unchanged."""
     if data_dir != "builtin":
         return data_dir
     from filelock import FileLock
@@ -120,7 +122,8 @@ def resolve_data_dir(data_dir: str, assets: str) -> str:
     with FileLock(str(out) + ".lock"):
         if not (out / "xnli").is_dir():
             write_demo_data(out)
-        write_miniature(out)  # the miniature world, under miniature/ (a no-op once written)
+        if miniature:
+            write_miniature(out)  # a no-op once written
     return str(out)
 
 
@@ -134,7 +137,9 @@ def finetune_config(run: RunConfig, choices: TrialChoices, trial_id: str) -> Sta
     return StageConfig(
         stage="finetune", encoder=model, tokenizer=run.model.tokenizer or model,
         trust_remote_code=run.model.trust_remote_code,
-        data_dir=resolve_data_dir(run.target.data_dir, run.assets), cache_dir=str(Path(run.assets) / "features"),
+        data_dir=resolve_data_dir(run.target.data_dir, run.assets,
+                                  miniature=target_task(run.target.task).benchmark == "miniature"),
+        cache_dir=str(Path(run.assets) / "features"),
         target_task=run.target.task, languages=run.target.languages, generalized=run.target.generalized,
         retrieval_layer=run.target.retrieval_layer, seed=choices.seed,
         cpus_per_worker=run.resources.cpus_per_worker, training=run.training,
@@ -155,7 +160,9 @@ def stage_configs(run: RunConfig, choices: TrialChoices, trial_id: str) -> dict[
     out = {}
     if choices.domain != "none":
         out["intermediate"] = replace(
-            finetune, stage="intermediate", data_dir=resolve_data_dir(run.intermediate.data_dir, run.assets),
+            finetune, stage="intermediate",
+            data_dir=resolve_data_dir(run.intermediate.data_dir, run.assets, miniature=any(
+                intermediate_task(k).miniature for k in choices.intermediate_tasks)),
             schedule=run.intermediate.schedule, intermediate_tasks=choices.intermediate_tasks,
             mixing=run.intermediate.mixing, **earlier)
     if run.recipe is not None:

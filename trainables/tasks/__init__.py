@@ -122,6 +122,11 @@ class TargetTask:
     raw files then win over its parquet copy, and a sweep on the hub says what it reads."""
 
     @property
+    def miniature(self) -> bool:
+        """A task of the built-in miniature world (``trainables.miniature``)."""
+        return self.benchmark == "miniature"
+
+    @property
     def trainer(self) -> TargetTask:
         """The entry whose training data and family the fine-tuning stage uses."""
         return target_task(self.train_from) if self.train_from else self
@@ -176,8 +181,9 @@ class TargetTask:
         return parquet_path(data_dir, *self.hub_source(split, lang)).is_file()
 
     def source_kind(self, data_dir: str, split: str, lang: str) -> str:
-        """What a sweep reads for one split and language: ``builtin``, ``hub``, ``parquet`` (the
-        mirror's copy of the hub split), ``raw`` (the benchmark's files, present) or ``missing``."""
+        """What a sweep reads for one split and language: ``builtin``, ``hub``, ``unserved`` (a
+        split or language the hub does not have), ``parquet`` (the mirror's copy of the hub split),
+        ``raw`` (the benchmark's files, present) or ``missing``."""
         if data_dir == "hub" and not self.hub_serves(split, lang):
             return "unserved"
         if data_dir in ("builtin", "hub"):
