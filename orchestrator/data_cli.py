@@ -80,7 +80,9 @@ def planned(entry, languages: list[str] | None = None) -> list[tuple]:
 
 def sources(entry, languages: list[str] | None = None) -> tuple[list[tuple], list[str]]:
     """(hub sources to mirror, what cannot be mirrored and where its files go instead)."""
-    if getattr(entry, "local_only", False) or getattr(entry, "access", "") == "script-only on the hub":
+    from trainables.catalog import SCRIPT_ONLY
+
+    if getattr(entry, "local_only", False) or getattr(entry, "access", "") == SCRIPT_ONLY:
         return [], [f"{entry.key}: {entry.access}: {entry.notes}"]
     srcs, raw = [], []
     for task, split, lang in planned(entry, languages):
@@ -106,15 +108,16 @@ def mirror(names: list[str], out: str, force: bool = False, languages: list[str]
     import datasets
 
     datasets.disable_progress_bars()  # one line per split is logged instead
-    rows, failed = [], []
+    rows, failed, seen = [], [], set()
     for entry in entries:
         srcs, raw = sources(entry, languages)
         failed += [r for r in raw if r not in failed]
         for key, (hub_id, config, split) in srcs:
             dest = parquet_path(out, hub_id, config, split)
             row = {"task": key, "source": f"{hub_id}[{config or 'default'}] {split}", "path": str(dest)}
-            if any(r["path"] == row["path"] for r in rows):
+            if dest in seen:  # another task of ``names`` reads the same split (SQuAD for XQuAD and MLQA)
                 continue
+            seen.add(dest)
             if dest.is_file() and not force:
                 rows.append({**row, "rows": None, "status": "kept"})
                 continue
@@ -138,15 +141,14 @@ def read_sources(names: list[str], data_dir: str, languages: list[str] | None = 
     entries, problems = _resolve(names)
     if problems:
         raise ValueError("\n".join(problems))
-    groups: dict[tuple, list[str]] = {}
-    tasks = {}
+    groups: dict[tuple, tuple] = {}  # (entry, task, split, kind) -> (task, languages)
     for entry in entries:
         for task, split, lang in planned(entry, languages):
-            tasks[entry.key, task.key] = task
-            groups.setdefault((entry.key, task.key, split, task.source_kind(data_dir, split, lang)), []).append(lang)
-    return [{"for": key, "task": task, "split": split, "languages": ",".join(langs),
-             "reads": tasks[key, task].describe_source(kind, split, langs[0] if len(langs) == 1 else "{lang}")}
-            for (key, task, split, kind), langs in groups.items()]
+            key = (entry.key, task.key, split, task.source_kind(data_dir, split, lang))
+            groups.setdefault(key, (task, []))[1].append(lang)
+    return [{"for": key, "task": task.key, "split": split, "languages": ",".join(langs),
+             "reads": task.describe_source(kind, split, langs[0] if len(langs) == 1 else "{lang}")}
+            for (key, _, split, kind), (task, langs) in groups.items()]
 
 
 def catalogue_rows(targets: bool = False) -> list[dict]:

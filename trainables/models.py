@@ -32,23 +32,24 @@ MINI_BUILD = 1
 """The same for ``builtin:mini-bert`` (its data or pretraining recipe)."""
 
 
+def _build_mini_bert(out: Path, data_root: Path) -> None:
+    from trainables.miniature.pretrain import build_mini_bert
+
+    build_mini_bert(out, data_root, BUILTIN_MODELS["builtin:mini-bert"])
+
+
 def resolve_model(name: str, assets_dir: str) -> str:
     """A path or hub id for ``from_pretrained``; builds ``builtin:*`` models on first use."""
     if not name.startswith(BUILTIN_PREFIX):
         return name
-    kind = name[len(BUILTIN_PREFIX):]
-    if name not in BUILTIN_MODELS:
+    if name not in BUILDERS:
         raise ValueError(f"unknown built-in model '{name}'; allowed: {', '.join(BUILTIN_MODELS)}")
-    out = Path(assets_dir) / "models" / f"{kind}-v{BUILTIN_BUILD if kind == 'tiny-bert' else MINI_BUILD}"
+    version, build = BUILDERS[name]
+    out = Path(assets_dir) / "models" / f"{name[len(BUILTIN_PREFIX):]}-v{version}"
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out) + ".lock"):
         if not (out / "config.json").is_file():
-            if kind == "tiny-bert":
-                _build_tiny_bert(out, Path(assets_dir) / "demo_data")
-            else:
-                from trainables.miniature.pretrain import build_mini_bert
-
-                build_mini_bert(out, Path(assets_dir) / "demo_data", BUILTIN_MODELS[name])
+            build(out, Path(assets_dir) / "demo_data")
     return str(out)
 
 
@@ -83,6 +84,10 @@ def _build_tiny_bert(out: Path, demo_dir: Path) -> None:
     config = BertConfig(vocab_size=len(fast), **TINY)
     BertModel(config).save_pretrained(tmp)  # with its pooler, as a real BERT checkpoint
     os.replace(tmp, out)
+
+
+BUILDERS = {"builtin:tiny-bert": (BUILTIN_BUILD, _build_tiny_bert), "builtin:mini-bert": (MINI_BUILD, _build_mini_bert)}
+"""Built-in model -> (build version, builder(out, built-in data directory))."""
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False):
