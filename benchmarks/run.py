@@ -26,6 +26,9 @@ name                        ours vs baseline                              goal
                             stages in this process (``LocalExecutor``);
                             ``trial_overhead_train``: the same with
                             ``resources.executor: train`` (TorchTrainer)
+``trial_reuse``             a 6-trial sweep (2 at a time) with trial      speed-up >= 1.2
+                            processes reused (``resources.reuse_
+                            processes``) vs a fresh process per trial
 ``tracking_cost_sqlite``    one trial's metrics logged as the sweep       ratio >= 10
 ``tracking_cost_server``    does (``log_batch``) vs one ``log_metric``
                             call per metric; sqlite store / a real
@@ -72,7 +75,7 @@ from stage_speed import (  # noqa: E402
     bench_padding_waste,
     bench_train_step_throughput,
 )
-from sweep_cost import bench_tracking, bench_trial_overhead, mlflow_server  # noqa: E402
+from sweep_cost import bench_tracking, bench_trial_overhead, bench_trial_reuse, mlflow_server  # noqa: E402
 
 # ---- driver -------------------------------------------------------------------------------------
 
@@ -106,7 +109,8 @@ def main(argv=None) -> int:
         plan = [("padding_waste", bench_padding_waste), ("train_step_throughput", bench_train_step_throughput),
                 ("eval_all_languages", bench_eval_all_languages), ("adversarial_overhead", bench_adversarial),
                 ("tracking_cost_sqlite", lambda s, r: bench_tracking(s, r, f"sqlite:///{work}/bench.db", "sqlite")),
-                ("tracking_cost_server", None), ("trial_overhead", bench_trial_overhead)]
+                ("tracking_cost_server", None), ("trial_overhead", bench_trial_overhead),
+                ("trial_reuse", bench_trial_reuse)]
         if s.device.type == "cuda":
             plan.append(("gpu_mfu", bench_gpu_mfu))
         for name, fn in plan:

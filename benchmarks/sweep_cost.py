@@ -44,20 +44,9 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
     on_train.write_text(ONE_TRIAL.replace("cpus_per_worker: 1}", "cpus_per_worker: 1, executor: train}"))
     spec = load_spec(space)
     assert spec.resources.in_trial and not load_spec(on_train).resources.in_trial
-    exe = Path(sys.executable).with_name("xlt-sweep")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "orchestrator.cli"]
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
 
     def sweep(path: Path) -> float:
-        storage = Path(tempfile.mkdtemp(dir=s.work))
-        t0 = time.perf_counter()
-        out = subprocess.run([*cmd, "--space", str(path), "--storage", str(storage)], cwd=ROOT, env=env,
-                             capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if out.returncode != 0:
-            raise RuntimeError(f"xlt-sweep failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-        shutil.rmtree(storage, ignore_errors=True)
-        return wall
+        return _sweep_wall(s, path)
 
     def direct() -> float:
         storage = Path(tempfile.mkdtemp(dir=s.work))
@@ -89,6 +78,48 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
                                     f"train (a Train controller and worker group per stage: multi-worker "
                                     f"trials; {len(train)} run(s)); {what}", "- (for the record)", None),
     }
+
+
+# ---- trial_reuse -------------------------------------------------------------------------------
+
+REUSE_TRIALS = 6
+
+
+def bench_trial_reuse(s: Setup, repeats: int) -> dict:
+    """``trial_reuse``: a sweep of ``REUSE_TRIALS`` one-epoch trials, two at a time, with trial
+    processes reused (``resources.reuse_processes: true``, the default: torch and transformers
+    are imported once per process) against a fresh process per trial (``false``)."""
+    spec = ONE_TRIAL.replace("name: bench-one", "name: bench-reuse").replace("epochs: 2", "epochs: 1")
+    spec = spec.replace("seeds: [0]", f"seeds: {list(range(REUSE_TRIALS))}")
+    spec += "search: {max_concurrent_trials: 2}\n"
+    ours_path, base_path = s.work / "reuse.yaml", s.work / "no_reuse.yaml"
+    ours_path.write_text(spec)
+    base_path.write_text(spec.replace("cpus_per_worker: 1}", "cpus_per_worker: 1, reuse_processes: false}"))
+    ours, base = [], []
+    for _ in range(1 if s.quick else max(2, repeats // 2)):
+        base.append(_sweep_wall(s, base_path))
+        ours.append(_sweep_wall(s, ours_path))
+    o, b = statistics.median(ours), statistics.median(base)
+    return {"trial_reuse": row(o, b, b / o, "s", f"{REUSE_TRIALS} trials, 2 at a time (tiny BERT, XNLI-style 6 "
+                               f"languages, 1 epoch; {len(ours)} run(s) each): {o / REUSE_TRIALS:.1f} s per trial with "
+                               f"reused processes, {b / REUSE_TRIALS:.1f} s with a fresh process per trial "
+                               f"(Ray start and shutdown included in both)", "speed-up >= 1.2", b / o >= 1.2)}
+
+
+def _sweep_wall(s: Setup, space: Path) -> float:
+    """Wall time of ``xlt-sweep --space space`` on fresh storage (a subprocess, as a user runs it)."""
+    exe = Path(sys.executable).with_name("xlt-sweep")
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "orchestrator.cli"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    storage = Path(tempfile.mkdtemp(dir=s.work))
+    t0 = time.perf_counter()
+    out = subprocess.run([*cmd, "--space", str(space), "--storage", str(storage)], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"xlt-sweep failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    shutil.rmtree(storage, ignore_errors=True)
+    return wall
 
 
 # ---- tracking_cost ----------------------------------------------------------------------------

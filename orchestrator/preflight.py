@@ -49,6 +49,7 @@ from trainables.catalog import intermediate_task
 from trainables.data import DataError
 from trainables.failures import free_bytes
 from trainables.known_models import BUILTIN_MODELS, HUB_MODELS, model_config
+from trainables.robust.options import BUILTIN_TABLES
 from trainables.tasks import TASKS, target_task
 
 HEAD_LINES = 50
@@ -136,7 +137,7 @@ def check_data(spec: SweepSpec) -> list[str]:
     problems: list[str] = []
     synonyms = spec.robust.options.get("rs_da", {}).get("synonyms", "builtin") if "rs_da" in spec.robust.methods \
         else "builtin"
-    if synonyms != "builtin":
+    if synonyms not in BUILTIN_TABLES:
         problems += _check_synonyms(Path(synonyms).expanduser())
     reads = planned_reads(spec)
     if not reads:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def _space(tmp: Path, name: str, methods=("none", "adversarial", "rs_rp"), epochs=6, **over) -> Path:
     """Three cells of the built-in data (domain none), one trial each, small and quick."""
-    spec = yaml.safe_load((ROOT / "search_spaces" / "smoke.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "search_spaces" / "nli_demo.yaml").read_text())
     spec.update(name=name, seeds=[0])
     spec["intermediate"] = {"domains": ["none"]}
     spec["robust"]["methods"] = list(methods)

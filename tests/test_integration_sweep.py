@@ -1,6 +1,6 @@
 """A real sweep through the CLI: real local Ray (Tune + Train, DDP on gloo), real MLflow store.
 
-Uses the smoke space with fewer epochs and 2 Train workers per trial, so the DDP paths
+Uses the built-in NLI demo space (nli_demo.yaml) with fewer epochs and 2 Train workers per trial, so the DDP paths
 (distributed sampler, gathered evaluation) run for real. Minutes on a 2-core CPU.
 """
 
@@ -23,7 +23,7 @@ LANGS = ["en", "de", "ru", "ar", "zh"]
 
 
 def _space(tmp: Path, name: str, **over) -> Path:
-    spec = yaml.safe_load((ROOT / "search_spaces" / "smoke.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "search_spaces" / "nli_demo.yaml").read_text())
     spec.update(name=name, seeds=[0])
     spec["intermediate"].update(domains=["none", "legal"], epochs=1, max_examples=300)
     spec["training"].update(epochs=2, max_examples=300)
@@ -114,7 +114,7 @@ def test_stage_cache_trains_each_intermediate_model_once_with_concurrent_trials(
     """2 domains x 2 methods, 2 trials at a time (the two trials of a domain start together and
     contend for its key): exactly 2 intermediate models; a later sweep on the same storage trains
     none."""
-    spec = yaml.safe_load((ROOT / "search_spaces" / "smoke.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "search_spaces" / "nli_demo.yaml").read_text())
     spec.update(name="icache", seeds=[0], resources={"workers": 1, "cpus_per_worker": 1})
     spec["target"].update(languages=["en", "de"], generalized=False)
     spec["intermediate"].update(domains=["general", "legal"], epochs=1, max_examples=200)

@@ -105,3 +105,24 @@ def test_the_builtin_encoder_is_pretrained_on_every_language_with_one_token_per_
         assert all(len(i) == 1 and i[0] != tok.unk_token_id for i in ids), lang.code
     model = AutoModel.from_pretrained(out)
     assert model.config.num_hidden_layers == 4 and model.pooler is not None
+
+
+def test_rs_da_miniature_table_substitutes_within_a_word_class_and_keeps_the_roles(tmp_path):
+    from trainables.miniature.data import role_sentences
+    from trainables.miniature.languages import ADJECTIVES, NOUNS, PLACES, synonym_table
+    from trainables.robust.augmentation import SynonymAugmenter, load_table
+
+    table = load_table("miniature")
+    assert table == synonym_table() and table["judge"] == [n for n in NOUNS["legal"] if n != "judge"]
+    assert "farmer" not in table["judge"] and set(table["old"]) == set(ADJECTIVES) - {"old"}
+    sentences = role_sentences(ENGLISH, 200, "augment-test")
+    aug = SynonymAugmenter(table, 1.0, random.Random(0))
+    for s in sentences:
+        words = [w for w, _ in s]
+        new = aug.text(" ".join(words)).split(" ")
+        assert len(new) == len(words)
+        for old, w in zip(words, new):  # a place stays a place, an adjective an adjective
+            assert w == old or w in table[old]
+            assert (w in PLACES) == (old in PLACES) and (w in ADJECTIVES) == (old in ADJECTIVES)
+    # every token is in the table (k neighbours each): p = 1 changes a token with prob. k/(k+1)
+    assert 0.8 < aug.rate < 0.95

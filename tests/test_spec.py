@@ -196,9 +196,10 @@ def test_dry_run_json_plan(capsys):
 
     assert main(["--space", str(ROOT / "search_spaces" / "smoke.yaml"), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
-    # 12 fine-tuning stages + one intermediate model per domain (general, legal): the stage cache
-    assert plan["trials"] == 12 and len(plan["cells"]) == 12 and plan["training_stages"] == 14
-    assert plan["intermediate_models"] == 2
+    # 60 fine-tuning stages + one intermediate model per domain (general, legal) and seed (5):
+    # the stage cache shares each among the 4 robust methods
+    assert plan["trials"] == 60 and len(plan["cells"]) == 12 and plan["training_stages"] == 70
+    assert plan["intermediate_models"] == 10
     assert plan["per_trial"] == {"train_workers": 1, "executor": "trial", "cpus": 1.0, "gpus": 0.0}
 
 

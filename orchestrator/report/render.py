@@ -154,8 +154,10 @@ def summary_sentences(info, effects, groups, correlations, interaction) -> list[
         if not up and not down:
             langs = "no language changes significantly (q < 0.05, Benjamini-Hochberg over every test)"
         else:
-            langs = (f"significant gains in {', '.join(up) or 'no language'}, losses in {', '.join(down) or 'none'}; "
-                     f"the other {len(rs) - len(up) - len(down)} languages show no significant change")
+            gains = f"significant gains in {', '.join(up)}" if up else "no significant gain"
+            losses = f"significant losses in {', '.join(down)}" if down else "no significant loss"
+            langs = (f"{gains}, {losses}; the other {len(rs) - len(up) - len(down)} languages show no "
+                     f"significant change")
         out.append(f"{_what(key, seeds)}: {mean}; {langs}.")
         corr = next((c for c in correlations if (c["reference"], c["domain"], c["variant"]) == key
                      and c["distance"] == info.get("distance", "syntax_knn")), None)

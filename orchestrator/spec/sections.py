@@ -319,6 +319,11 @@ class Resources(_Strict):
     """Where a stage trains: ``train`` (a Ray Train worker group, ``TorchTrainer``, per stage),
     ``trial`` (in the Tune trial's own process, which then holds the worker's resources; one
     worker only), ``auto`` (``trial`` for one worker, ``train`` for several)."""
+    reuse_processes: bool = True
+    """A finished trial's process runs the next trial of the same resources (Tune's
+    ``reuse_actors``), so torch and transformers are imported once per process, not once per
+    trial (about 5 s each on 2 CPU cores; benchmark ``trial_reuse``). A failed trial's process
+    is never reused. ``false``: a fresh process per trial."""
     worker_resources: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")],
                            Annotated[float, Field(gt=0)]] = {}
     """Custom Ray resources each Train worker also needs (e.g. ``{a100: 1}`` to pick a node

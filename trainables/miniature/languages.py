@@ -170,6 +170,15 @@ def linearise_roles(event: Event, lang: Language, lex: Lexicon) -> list[tuple[st
     return [*subj, *vp] if not verb_subject else [*vp, *subj]
 
 
+def synonym_table() -> dict[str, list[str]]:
+    """RS-DA's table for the miniature world (``robust.options.rs_da.synonyms: miniature``):
+    every English word's neighbours are the other words of its class (a domain slice's nouns or
+    verbs, the places, the adjectives, the adpositions). A substitution changes the event, never
+    its roles: the tags depend on where a word stands, not on which word it is."""
+    classes = [*NOUNS.values(), PLACES, *VERBS.values(), ADJECTIVES, ADPOSITIONS]
+    return {w: [x for x in cls if x != w] for cls in classes for w in cls}
+
+
 def linearise(event: Event, lang: Language, lex: Lexicon) -> list[str]:
     """The event as ``lang``'s word sequence, by its switches."""
     return [w for w, _ in linearise_roles(event, lang, lex)]

@@ -5,7 +5,8 @@ default); dev and test data are never touched. In a copy, every token that has k
 in the synonym table is, with probability ``p = noise_magnitude``, replaced by a uniform draw
 from itself and its k neighbours (so it changes with probability p * k / (k + 1)); p = 1.0 is
 the released script. The table is a JSON file ``{word: [neighbours]}`` (the counter-fitted
-neighbour file the paper used), or ``builtin``: a small table for the built-in demo data.
+neighbour file the paper used), ``builtin``: a small table for the built-in demo data, or
+``miniature``: the miniature world's word classes (``trainables.miniature.languages.synonym_table``).
 
 Token matching, and where it differs from the released script: that script splits on spaces
 and looks tokens up verbatim, so "Market," or "Apples" never match "market" / "apples". Here a
@@ -51,9 +52,13 @@ DEMO_SYNONYMS: dict[str, list[str]] = {
 
 
 def load_table(source: str) -> dict[str, list[str]]:
-    """The synonym table ``{word: [neighbours]}``: the built-in demo table, or a JSON file (errors name the file)."""
+    """The synonym table ``{word: [neighbours]}``: a built-in one (``options.BUILTIN_TABLES``), or a JSON
+    file (errors name the file)."""
     if source == "builtin":
         return DEMO_SYNONYMS
+    if source == "miniature":
+        from trainables.miniature.languages import synonym_table
+        return synonym_table()
     path = Path(source).expanduser()
     table = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):

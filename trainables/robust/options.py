@@ -70,11 +70,16 @@ class SmoothingOptions(_Options):
     eval_samples: int = Field(default=10, ge=1)
 
 
+BUILTIN_TABLES = ("builtin", "miniature")
+"""``synonyms`` values that name a built-in table, not a file."""
+
+
 class AugmentationOptions(_Options):
     """``robust.options.rs_da``."""
     synonyms: str = "builtin"
     """A JSON file ``{word: [neighbours]}`` (the counter-fitted neighbour table the paper used),
-    or ``builtin``: the small demo table for the built-in data. Its existence and shape are
+    ``builtin``: the small demo table for the built-in data, or ``miniature``: the miniature
+    world's word classes (``trainables.miniature``). Its existence and shape are
     checked before Ray starts (``orchestrator.preflight``), not here: a table on cluster storage
     need not exist where a space file is planned (``--dry-run``)."""
     copies: int = Field(default=3, ge=1)
