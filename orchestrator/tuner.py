@@ -309,11 +309,8 @@ def build_tuner(spec: SweepSpec, storage: Path, tracker: SweepTracker, resume: b
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                     num_samples=len(pts), max_concurrent_trials=max_concurrent,
                                     trial_dirname_creator=trial_dirname,
-                                    # a finished trial's process runs the next trial: torch and
-                                    # transformers are imported once per process, not once per
-                                    # trial (about 5 s each on 2 cores); a failed trial's process
-                                    # is never reused (Tune's actor cache keeps healthy ones only)
-                                    reuse_actors=True),
+                                    # Tune's actor cache keeps only healthy processes
+                                    reuse_actors=spec.resources.reuse_processes),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(storage), callbacks=tune_callbacks(callback),
                                   # in the trial's process a dead worker is a failed trial: its
                                   # restarts (search.worker_failures) become Tune retries

@@ -39,10 +39,10 @@ def miniature(tmp_path_factory):
     print(proc.stdout[-3000:], proc.stderr[-3000:])
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, _, trials = sweep_runs(storage / "mlflow.db", "mini")
-    f1 = {}  # (domain, seed) -> {lang: chunk F1 in points}
+    f1 = {}  # (domain, seed) -> {lang: chunk F1, in points as logged}
     for r in trials:
         p = r.data.params
-        f1[p["domain"], int(p["seed"])] = {lg.code: 100 * r.data.metrics[f"roles/{lg.code}/f1"] for lg in LANGUAGES}
+        f1[p["domain"], int(p["seed"])] = {lg.code: r.data.metrics[f"roles/{lg.code}/f1"] for lg in LANGUAGES}
     return proc, storage, f1
 
 
@@ -93,3 +93,13 @@ def test_the_report_reads_the_switches_as_its_typology(miniature, tmp_path):
     effects = __import__("csv").DictReader((out / "effects.csv").open())
     en = [r for r in effects if r["domain"] == "general" and r["reference"] == "none" and r["lang"] == "en"]
     assert len(en) == 1 and float(en[0]["effect"]) > 0 and en[0]["seeds"] == "3"
+
+
+def test_trial_processes_are_reused(miniature):
+    """``resources.reuse_processes`` (default): 6 trials, 2 at a time, run in fewer processes
+    than trials (Tune's result rows carry the trial process's pid)."""
+    _, storage, _ = miniature
+    rows = [json.loads(line) for f in (storage / "mini").glob("trial_*/result.json")
+            for line in f.read_text().splitlines() if line.strip()]
+    trials = {r["trial_id"] for r in rows}
+    assert len(trials) == 2 * len(SEEDS) and len({r["pid"] for r in rows}) < len(trials)
