@@ -217,7 +217,6 @@ def _local_capacity(spec) -> int:
 def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     from orchestrator import tuner as T
     from orchestrator.tracking import (
-        Outbox,
         SweepTracker,
         credentials_to_env,
         mlflow_http_defaults,
@@ -254,17 +253,27 @@ def _run(spec, the_plan: dict, storage: Path, args, resume: bool) -> int:
     tracker = SweepTracker(uri, spec.name, sweep_key=str(storage / spec.name),
                            artifact_root=None if remote else str(storage / "mlartifacts"))
     tuner = T.build_tuner(spec, storage, tracker, resume, concurrent)
-    try:
-        with _interrupts():
+    with _interrupts() as guard:
+        try:
             results = tuner.fit()
-    except (EOFError, OSError) as e:  # Tune reads back what it wrote: truncated on a full disk
-        from trainables.failures import NEARLY_FULL
+        except (EOFError, OSError) as e:  # Tune reads back what it wrote: truncated on a full disk
+            from trainables.failures import NEARLY_FULL
 
-        if (preflight.free_bytes(storage) or 0) > NEARLY_FULL:
-            raise
-        print(f"\nerror: Tune could not read back its own state ({type(e).__name__}: {e}); "
-              f"{_what_to_free(storage)}", file=sys.stderr)
-        return 1
+            if (preflight.free_bytes(storage) or 0) > NEARLY_FULL:
+                raise
+            print(f"\nerror: Tune could not read back its own state ({type(e).__name__}: {e}); "
+                  f"{_what_to_free(storage)}", file=sys.stderr)
+            return 1
+        guard.finishing()
+        return _finish(spec, the_plan, storage, tracker, results, t0, uri)
+
+
+def _finish(spec, the_plan, storage: Path, tracker, results, t0: float, uri: str) -> int:
+    """After Tune returned: the summary, the runs of interrupted trials, the sweep's parent run."""
+    from orchestrator import preflight
+    from orchestrator import tuner as T
+    from orchestrator.tracking import Outbox, redact_uri
+
     summary = T.summarize(results, spec.search.metric, the_plan["trials"], T.trial_statuses(storage / spec.name))
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     summary.update(_bytes_left(storage / "_xlt" / spec.name, summary["finished"]))
@@ -311,8 +320,21 @@ class _interrupts:
                   file=sys.stderr, flush=True)
             os._exit(INTERRUPTED)
 
+        self.abort = abort
         self.previous = signal.signal(signal.SIGINT, abort)
         return self
+
+    def finishing(self):
+        """Once Tune has returned: a Ctrl-C would cut the summary and the MLflow runs' ends half
+        written, so the first one is noted and the writing goes on; a second one aborts."""
+        import signal
+
+        def note(signum, frame):
+            print("\ninterrupt: the trials have stopped; finishing the summary and the MLflow runs "
+                  "(Ctrl-C again aborts)", file=sys.stderr, flush=True)
+            signal.signal(signal.SIGINT, self.abort)
+
+        signal.signal(signal.SIGINT, note)
 
     def __exit__(self, *exc):
         import signal

@@ -57,8 +57,13 @@ def _epochs(client, run) -> list[int]:
     return sorted(int(m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
 
 
+EPOCHS = 30
+"""Long enough that the Ctrl-C sent after a trial's second epoch lands while trials still run:
+a reused trial process starts its epochs at once (resources.reuse_processes)."""
+
+
 def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_epoch(tmp_path):
-    space, storage, tracking = _space(tmp_path, "intr", epochs=12), tmp_path / "runs", tmp_path / "mlflow.db"
+    space, storage, tracking = _space(tmp_path, "intr", epochs=EPOCHS), tmp_path / "runs", tmp_path / "mlflow.db"
     # its own process group, as a terminal's foreground job: Ctrl-C reaches the group, not one pid
     proc = subprocess.Popen(_cmd(space, storage, tracking), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "XLT_TRACKING_FLUSH_S": "20"},
@@ -98,7 +103,7 @@ def test_ctrl_c_stops_gracefully_a_second_launch_is_refused_and_resume_loses_no_
     client, parents, children = _runs(tracking, "intr")
     assert [p.info.status for p in parents] == ["FINISHED"] and len(children) == 3
     for c in children:  # every epoch exactly once, the interrupted ones' included
-        assert c.info.status == "FINISHED" and _epochs(client, c) == list(range(1, 13)), c.info.run_name
+        assert c.info.status == "FINISHED" and _epochs(client, c) == list(range(1, EPOCHS + 1)), c.info.run_name
     # what the sweep left: predictions and manifests, no checkpoint (storage.keep_weights: none)
     assert not [p for p in (results.parent / "_xlt" / "intr" / "train").rglob("*") if p.is_file()]
     assert len(list((results.parent / "_xlt" / "intr" / "predictions").iterdir())) == 3

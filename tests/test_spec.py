@@ -360,3 +360,20 @@ def test_negatives_pool_is_refused_where_the_target_has_no_in_batch_negatives():
     spec = parse_spec({**base, "target": {"task": "lareqa", "data_dir": "/data/xtreme"},
                        "training": {"batch_size": 32, "negatives_pool": None}})
     assert (spec.training.batch_size, spec.training.negatives_pool) == (32, None)  # one pool: a documented option
+
+
+def test_a_ctrl_c_after_the_trials_stopped_lets_the_summary_finish(capsys):
+    """Once Tune has returned, the first Ctrl-C is noted (the summary and the MLflow runs' ends
+    are still written); only a second one aborts."""
+    import os
+    import signal
+
+    from orchestrator.cli import _interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    with _interrupts() as guard:
+        guard.finishing()
+        os.kill(os.getpid(), signal.SIGINT)  # handled synchronously at the next bytecode
+        assert "finishing the summary" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) == guard.abort  # the second one aborts
+    assert signal.getsignal(signal.SIGINT) == before
