@@ -1,6 +1,6 @@
 """``launchers/slurm/xlt-sweep.sbatch`` on a real single-host Slurm (``tests/slurm_cluster.py``):
 a sweep submitted with ``sbatch`` finishes; a sweep cancelled mid-way with ``scancel`` and
-submitted again with ``XLT_RESUME=1`` finishes with every trial run once."""
+submitted again with ``XLT_RESUME=1`` finishes every seed and keeps the runs finished before."""
 
 from __future__ import annotations
 
@@ -108,5 +108,9 @@ def test_a_cancelled_sweep_finishes_when_resubmitted_with_resume(slurm, tmp_path
     _, parents, trials = sweep_runs(storage / "mlflow.db", "slurm-cancel")
     finished = [t for t in trials if t.info.status == "FINISHED"]
     assert len(parents) == 1
-    assert sorted(int(t.data.params["seed"]) for t in finished) == list(range(seeds))  # each seed once
+    assert sorted({int(t.data.params["seed"]) for t in finished}) == list(range(seeds))  # every seed
     assert finished_before <= {t.info.run_id for t in finished}  # the runs of before are kept, not redone
+    # A trial that finished in the seconds between Tune's last state save and the kill runs again
+    # on --resume (a second FINISHED run of its seed; xlt-report --select resolves them): at most
+    # the trials that were running when the job was cancelled.
+    assert len(finished) - seeds <= 2
