@@ -45,9 +45,6 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
     spec = load_spec(space)
     assert spec.resources.in_trial and not load_spec(on_train).resources.in_trial
 
-    def sweep(path: Path) -> float:
-        return _sweep_wall(s, path)
-
     def direct() -> float:
         storage = Path(tempfile.mkdtemp(dir=s.work))
         t0 = time.perf_counter()
@@ -60,12 +57,12 @@ def bench_trial_overhead(s: Setup, repeats: int) -> dict:
 
     ours, base, train = [], [], []
     for i in range(min(repeats, 2) + 1 if s.quick else repeats + 1):  # the first round warms up
-        o, b = sweep(space), direct()
+        o, b = _sweep_wall(s, space), direct()
         if i:
             ours.append(o)
             base.append(b)
             if not s.quick or i == 1:  # a TorchTrainer sweep is ~30 s on 2 cores
-                train.append(sweep(on_train))
+                train.append(_sweep_wall(s, on_train))
     o, b, t = statistics.median(ours), statistics.median(base), statistics.median(train)
     what = (f"the one-trial sweep: tiny BERT, XNLI-style 6 languages, 2 epochs (each run on fresh "
             f"storage: the model, data and features are built in both); {os.cpu_count()} CPUs")

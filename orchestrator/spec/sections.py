@@ -322,7 +322,7 @@ class Resources(_Strict):
     reuse_processes: bool = True
     """A finished trial's process runs the next trial of the same resources (Tune's
     ``reuse_actors``), so torch and transformers are imported once per process, not once per
-    trial (about 5 s each on 2 CPU cores; benchmark ``trial_reuse``). A failed trial's process
+    trial (6-9 s each on 2 CPU cores; benchmark ``trial_reuse``). A failed trial's process
     is never reused. ``false``: a fresh process per trial."""
     worker_resources: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")],
                            Annotated[float, Field(gt=0)]] = {}
